@@ -1,0 +1,332 @@
+package main
+
+// The fault suite: each test attacks the real server over loopback, then
+// checks that it still answers a fresh client. Small timeouts keep it fast.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/nettest"
+	"golang.org/x/net/netutil"
+)
+
+func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
+	for _, mode := range []string{"concurrent", "sequential"} {
+		t.Run(mode, func(t *testing.T) {
+			args := []string{"-addr", "127.0.0.1:0", "-idle-timeout", "1s"}
+			if mode == "sequential" {
+				args = append(args, "-sequential")
+			}
+			srv := startServer(t, args...)
+
+			// 200 clients, 8 at a time: each sends half a line, or a
+			// line whose reply it never reads, then resets the
+			// connection (linger 0 makes Close send RST, not FIN).
+			var wg sync.WaitGroup
+			work := make(chan int)
+			for w := 0; w < 8; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range work {
+						conn, err := net.DialTimeout("tcp", srv.addr, wait)
+						if err != nil {
+							t.Errorf("client %d: %v", i, err)
+							continue
+						}
+						conn.SetDeadline(time.Now().Add(wait))
+						fmt.Fprintf(conn, "client %d says half a li", i)
+						if i%2 == 0 {
+							fmt.Fprintf(conn, "ne\n")
+						}
+						conn.(*net.TCPConn).SetLinger(0)
+						conn.Close()
+					}
+				}()
+			}
+			for i := 0; i < 200; i++ {
+				work <- i
+			}
+			close(work)
+			wg.Wait()
+
+			assertFreshClientIsServed(t, srv.addr)
+		})
+	}
+}
+
+func TestFloodingClientThatNeverReadsDoesNotStallOthers(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0", "-idle-timeout", "300ms")
+	flood := startFlood(t, srv.addr)
+
+	// While the flooder's replies pile up unread, another client is
+	// served at once.
+	start := time.Now()
+	assertFreshClientIsServed(t, srv.addr)
+	assert.Less(t, time.Since(start), 2*time.Second, "the other client should not wait for the flooder")
+
+	// The server's write to the flooder blocks, its deadline passes, and
+	// the flooder is cut off long before its 64 MB are sent.
+	result := receive(t, flood)
+	assert.Error(t, result.err, "the flooder should have been cut off")
+	assert.Less(t, result.sent, int64(64<<20))
+	assertFreshClientIsServed(t, srv.addr)
+}
+
+func TestSequentialServerCutsOffAFlooderThenServesTheNextClient(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0", "-idle-timeout", "300ms", "-sequential")
+	flood := startFlood(t, srv.addr)
+	waitForLine(t, srv.out, "connected") // the flooder holds the only slot
+
+	// The next client waits in the backlog until the write deadline cuts
+	// the flooder off, then is served.
+	assertFreshClientIsServed(t, srv.addr)
+	result := receive(t, flood)
+	assert.Error(t, result.err, "the flooder should have been cut off")
+	assert.Less(t, result.sent, int64(64<<20))
+}
+
+func TestLimitListenerConnectionsHideCloseWrite(t *testing.T) {
+	// Why the Server counts its own slots instead of using
+	// netutil.LimitListener: the connections that one returns wrap the
+	// *net.TCPConn, and the wrapper has no CloseWrite for a clean close.
+	ln, err := nettest.NewLocalListener("tcp")
+	require.NoError(t, err)
+	limited := netutil.LimitListener(ln, 1)
+	defer limited.Close()
+	dial(t, ln.Addr().String())
+	conn, err := limited.Accept()
+	require.NoError(t, err)
+	defer conn.Close()
+	_, ok := conn.(interface{ CloseWrite() error })
+	assert.False(t, ok, "LimitListener's connections now offer CloseWrite: the README's reason is gone")
+}
+
+func TestSilentClientIsToldAndClosedAfterIdleTimeout(t *testing.T) {
+	t.Run("upper", func(t *testing.T) {
+		srv := startServer(t, "-addr", "127.0.0.1:0", "-idle-timeout", "100ms")
+		conn := dial(t, srv.addr)
+		got, err := io.ReadAll(conn)
+		require.NoError(t, err, "closed with FIN, not reset")
+		assert.Equal(t, "bye: idle for 100ms, closing\n", string(got))
+		assertFreshClientIsServed(t, srv.addr)
+	})
+	t.Run("cmd", func(t *testing.T) {
+		srv := startServer(t, "-addr", "127.0.0.1:0", "-idle-timeout", "100ms", "-handler", "cmd")
+		conn := dial(t, srv.addr)
+		got, err := readFrame(conn)
+		require.NoError(t, err)
+		assert.Equal(t, "bye: idle for 100ms, closing\n", string(got))
+		_, err = readFrame(conn)
+		assert.ErrorIs(t, err, io.EOF, "then a clean end of stream")
+	})
+}
+
+func TestClientsBeyondMaxConnsWaitInTheBacklog(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0", "-max-conns", "2")
+	first, firstReplies := dialLines(t, srv.addr)
+	assert.Equal(t, "ONE", askLine(t, first, firstReplies, "one"))
+	second, secondReplies := dialLines(t, srv.addr)
+	assert.Equal(t, "TWO", askLine(t, second, secondReplies, "two"))
+
+	// Both slots are taken: the third connection is complete (the
+	// kernel accepted it into the backlog) but nobody reads it yet.
+	third, thirdReplies := dialLines(t, srv.addr)
+	_, err := io.WriteString(third, "three\n")
+	require.NoError(t, err)
+	assertNothingArrives(t, third, thirdReplies)
+
+	// When one client leaves, the waiting one is served.
+	first.Close()
+	require.NoError(t, third.SetReadDeadline(time.Now().Add(wait)))
+	reply, err := thirdReplies.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "THREE\n", reply)
+}
+
+func TestShutdownSendsEveryClientItsFinalLineAndCleanEOF(t *testing.T) {
+	t.Run("upper", func(t *testing.T) {
+		srv := startServer(t, "-addr", "127.0.0.1:0")
+		var conns []net.Conn
+		for i := 0; i < 5; i++ {
+			conn, replies := dialLines(t, srv.addr)
+			// Mid-conversation: each client has had a reply and
+			// waits for the next.
+			assert.Equal(t, fmt.Sprint("LINE ", i), askLine(t, conn, replies, fmt.Sprint("line ", i)))
+			conns = append(conns, readerConn{conn, replies})
+		}
+		srv.stop()
+		for _, conn := range conns {
+			rest, err := io.ReadAll(conn)
+			require.NoError(t, err, "a clean end of stream, not a reset")
+			assert.Equal(t, "bye: server shutting down\n", string(rest))
+			conn.Close()
+		}
+		require.NoError(t, srv.wait(t))
+		assert.Contains(t, srv.out.String(), "shutting down\n")
+		assert.True(t, strings.HasSuffix(srv.out.String(), "stopped\n"))
+	})
+	t.Run("cmd", func(t *testing.T) {
+		srv := startServer(t, "-addr", "127.0.0.1:0", "-handler", "cmd")
+		var conns []net.Conn
+		for i := 0; i < 3; i++ {
+			conn, replies := dialFrames(t, srv.addr)
+			assert.NotEmpty(t, askFrame(t, conn, replies, "hostname"))
+			conns = append(conns, readerConn{conn, replies})
+		}
+		srv.stop()
+		for _, conn := range conns {
+			bye, err := readFrame(conn)
+			require.NoError(t, err)
+			assert.Equal(t, "bye: server shutting down\n", string(bye))
+			_, err = readFrame(conn)
+			assert.ErrorIs(t, err, io.EOF, "then a clean end of stream")
+			conn.Close()
+		}
+		require.NoError(t, srv.wait(t))
+	})
+	t.Run("sequential", func(t *testing.T) {
+		srv := startServer(t, "-addr", "127.0.0.1:0", "-sequential")
+		conn, replies := dialLines(t, srv.addr)
+		assert.Equal(t, "HI", askLine(t, conn, replies, "hi"))
+		// A second client waits in the backlog, never accepted.
+		waiting := dial(t, srv.addr)
+		_, err := io.WriteString(waiting, "anyone?\n")
+		require.NoError(t, err)
+
+		srv.stop()
+		rest, err := io.ReadAll(readerConn{conn, replies})
+		require.NoError(t, err)
+		assert.Equal(t, "bye: server shutting down\n", string(rest))
+		conn.Close()
+		require.NoError(t, srv.wait(t))
+
+		// The kernel drops the waiting connection with the listener:
+		// no farewell, and no reply.
+		got, _ := io.ReadAll(waiting)
+		assert.Empty(t, string(got), "a client nobody accepted gets nothing")
+		require.NoError(t, srv.wait(t))
+	})
+}
+
+func TestShutdownWaitsNoLongerThanGrace(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0", "-grace", "100ms")
+	// This client sends lines and never reads the replies, until its
+	// own writes stall: then every buffer on the way is full, and the
+	// server's handler is stuck in a Write that -idle-timeout (2m here)
+	// would end much later than -grace.
+	// A write that stalls could also mean a server that is merely slow,
+	// so only three stalls in a row, with no byte taken in between, count.
+	conn := dial(t, srv.addr)
+	line := append(bytes.Repeat([]byte("stuck "), 170), '\n')
+	for stalls := 0; stalls < 3; {
+		require.NoError(t, conn.SetWriteDeadline(time.Now().Add(quiet/2)))
+		n, err := conn.Write(line)
+		switch {
+		case isTimeout(err) && n == 0:
+			stalls++
+		case isTimeout(err) || err == nil:
+			stalls = 0
+		default:
+			require.NoError(t, err)
+		}
+	}
+	srv.stop()
+	require.NoError(t, srv.wait(t), "giving up after -grace is still a clean exit")
+	assert.Contains(t, srv.out.String(), "grace period of 100ms over: closed the remaining connections")
+}
+
+func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
+	for _, handler := range []string{"upper", "cmd"} {
+		srv := startServer(t, "-addr", "127.0.0.1:0", "-handler", handler)
+		for i := 0; i < 3; i++ {
+			hangUpOnEOF(dial(t, srv.addr)) // connected and silent
+		}
+		for i := 0; i < 3; i++ {
+			waitForLine(t, srv.out, "connected")
+		}
+		srv.stop()
+		require.NoError(t, srv.wait(t))
+	}
+
+	// Goroutines end a little after the function that stopped them
+	// returned, so poll until none of ours is left.
+	ours := regexp.MustCompile(`main\.(\(\*Server\)|\(\*serverConn\)|\(\*cmdHandler\)|upper|run\(|runClient|serveUntilDone|closeGracefully)`)
+	deadline := time.Now().Add(wait)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
+		var leaked []string
+		for _, g := range stacks[1:] { // stacks[0] is this test
+			if ours.MatchString(g) {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines still running after shutdown:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+		}
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond) // polling, not synchronising: there is nothing to wait on
+	}
+}
+
+// ---- helpers ----
+
+// assertFreshClientIsServed is the check after every attack: a new
+// client still gets its answer.
+func assertFreshClientIsServed(t *testing.T, addr string) {
+	t.Helper()
+	conn, replies := dialLines(t, addr)
+	assert.Equal(t, "STILL THERE?", askLine(t, conn, replies, "still there?"))
+	conn.Close()
+}
+
+type floodResult struct {
+	sent int64
+	err  error
+}
+
+// startFlood connects a client that sends up to 64 MB of lines and never
+// reads a reply. The result says how far it got and how it stopped.
+func startFlood(t *testing.T, addr string) <-chan floodResult {
+	t.Helper()
+	conn := dial(t, addr)
+	done := make(chan floodResult, 1)
+	go func() {
+		line := append(bytes.Repeat([]byte("flood "), 170), '\n')
+		var res floodResult
+		for res.sent < 64<<20 {
+			n, err := conn.Write(line)
+			res.sent += int64(n)
+			if err != nil {
+				res.err = err
+				break
+			}
+		}
+		done <- res
+	}()
+	return done
+}
+
+// readerConn reads through the bufio.Reader that may already hold some
+// of the connection's bytes.
+type readerConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -1,0 +1,107 @@
+package main
+
+// Random bytes into both parsers: the frame decoder that the cmd client
+// relies on, and the line reader that both handlers rely on. Run them
+// longer with
+//
+//	go test -fuzz=FuzzReadFrame ./08-socketserver
+//	go test -fuzz=FuzzReadLine ./08-socketserver
+//
+// The seed corpus lives in testdata/fuzz/<name>/; plain `go test` runs it.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+	"testing/iotest"
+)
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x05hello"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// One byte per Read, as the most fragmented network would
+		// deliver it.
+		r := iotest.OneByteReader(bytes.NewReader(data))
+		consumed := 0
+		for {
+			payload, err := readFrame(r)
+			if err != nil {
+				// Only these three ways to stop, and io.EOF only on
+				// a frame boundary.
+				switch {
+				case errors.Is(err, io.EOF):
+					if consumed != len(data) {
+						t.Fatalf("io.EOF with %d bytes left", len(data)-consumed)
+					}
+				case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errFrameTooLarge):
+				default:
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			if len(payload) > maxFrame {
+				t.Fatalf("payload of %d bytes exceeds the limit", len(payload))
+			}
+			// Encoding the payload again gives back exactly the bytes
+			// that were read.
+			var again bytes.Buffer
+			if err := writeFrame(&again, payload); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(again.Bytes(), data[consumed:consumed+again.Len()]) {
+				t.Fatalf("frame does not round-trip")
+			}
+			consumed += again.Len()
+		}
+	})
+}
+
+func FuzzReadLine(f *testing.F) {
+	f.Add([]byte("hello\r\nworld\nlast"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// A 16-byte buffer (bufio's smallest) makes long lines common.
+		const size = 16
+		r := bufio.NewReaderSize(iotest.OneByteReader(bytes.NewReader(data)), size)
+		rest := data
+		for {
+			line, err := readLine(r)
+			if errors.Is(err, io.EOF) {
+				if len(rest) != 0 {
+					t.Fatalf("io.EOF with %q left", rest)
+				}
+				return
+			}
+			if errors.Is(err, errLineTooLong) {
+				// Only a line that really was too long, newline
+				// included, is refused.
+				if i := bytes.IndexByte(rest, '\n'); i >= 0 && i < size {
+					t.Fatalf("refused a line of %d bytes", i+1)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if len(line) >= size || bytes.IndexByte(line, '\n') >= 0 {
+				t.Fatalf("line %q is too long or holds a newline", line)
+			}
+			// The line is a prefix of what is left, followed by
+			// "\r\n", "\n" or the end of the input.
+			if !bytes.HasPrefix(rest, line) {
+				t.Fatalf("line %q is not what came next, %q", line, rest)
+			}
+			rest = rest[len(line):]
+			switch {
+			case bytes.HasPrefix(rest, []byte("\r\n")):
+				rest = rest[2:]
+			case bytes.HasPrefix(rest, []byte("\n")):
+				rest = rest[1:]
+			case len(rest) == 0:
+			default:
+				t.Fatalf("line %q ends before %q", line, rest)
+			}
+		}
+	})
+}
