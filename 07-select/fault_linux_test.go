@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// Not parallel: the descriptor limit belongs to the whole test process.
+func TestAcceptRecoversFromTooManyOpenFiles(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		host, port, err := net.SplitHostPort(srv.addr)
+		require.NoError(t, err)
+		sa := &unix.SockaddrInet4{Port: atoi(t, port)}
+		copy(sa.Addr[:], net.ParseIP(host).To4())
+
+		// The client's socket is made first: it needs a descriptor too.
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		require.NoError(t, err)
+
+		var old syscall.Rlimit
+		require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old))
+		restore := func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) }
+		t.Cleanup(restore)
+		// The lowest free descriptor number becomes the limit: every
+		// lower one is in use, so the next accept has none to take.
+		probe, err := unix.Dup(0)
+		require.NoError(t, err)
+		unix.Close(probe)
+		low := syscall.Rlimit{Cur: uint64(probe), Max: old.Max}
+		require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low))
+
+		// The kernel completes the handshake; the server's accept fails.
+		require.NoError(t, unix.Connect(fd, sa))
+		srv.out.waitFor(t, "too many open files; retrying with a growing pause")
+		restore()
+
+		// With descriptors back, the waiting client is greeted ...
+		// FileConn makes its own copy of the descriptor; the *os.File
+		// owns the original and must close it (not unix.Close, or its
+		// finalizer would later close whatever reuses the number).
+		f := os.NewFile(uintptr(fd), "client")
+		conn, err := net.FileConn(f)
+		f.Close()
+		require.NoError(t, err)
+		defer conn.Close()
+		require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, greetingLine, line)
+		// ... and so is a fresh one.
+		connect(t, srv.addr).echo(t, "recovered?\n")
+	})
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	for _, r := range s {
+		require.True(t, r >= '0' && r <= '9', "not a port: %q", s)
+		n = n*10 + int(r-'0')
+	}
+	return n
+}

@@ -1,0 +1,821 @@
+//go:build linux || darwin
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/nettest"
+	"golang.org/x/sys/unix"
+)
+
+// wait bounds every blocking step of a test, so a broken server fails the
+// test instead of hanging it.
+const wait = 5 * time.Second
+
+const greetingLine = "welcome to 07-select: every message you send comes back after OK...\n"
+
+// forEachPoller runs a behaviour test once per readiness back-end this
+// platform has (epoll and poll on Linux, kqueue and poll on macOS), so
+// every back-end keeps every promise.
+func forEachPoller(t *testing.T, test func(t *testing.T, poller string)) {
+	for _, name := range pollerNames() {
+		t.Run(name, func(t *testing.T) { test(t, name) })
+	}
+}
+
+func TestGreetsEachClientWithOneLine(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		c := connect(t, srv.addr) // checks the greeting
+		// Nothing follows the greeting until the client speaks. Only a
+		// short read deadline can show that nothing arrives.
+		require.NoError(t, c.conn.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+		_, err := c.r.ReadByte()
+		assert.True(t, isTimeout(err), "want no bytes after the greeting, got %v", err)
+	})
+}
+
+func TestAnswersEachChunkWithOK(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		c := connect(t, srv.addr)
+		c.echo(t, "hello\n")
+		c.echo(t, "a second message\n")
+		// A 10000-byte message takes at least three 4096-byte reads, so
+		// it comes back as several "OK..." chunks.
+		big := strings.Repeat("abcdefghij", 1000)
+		raw := c.echo(t, big)
+		assert.GreaterOrEqual(t, strings.Count(raw, "OK..."), 3)
+	})
+}
+
+func TestAllClientsAreServedAtOnce(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		const n = 300
+		// All connect and are greeted before any of them speaks: one
+		// goroutine on the server holds them all open at once.
+		clients := make([]*client, n)
+		for i := range clients {
+			clients[i] = connect(t, srv.addr)
+		}
+		var wg sync.WaitGroup
+		for i, c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.echo(t, fmt.Sprintf("client %d here\n", i))
+			}()
+		}
+		wg.Wait()
+	})
+}
+
+func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		var wg sync.WaitGroup
+		for i := 0; i < 200; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn, err := net.DialTimeout("tcp", srv.addr, wait)
+				if !assert.NoError(t, err) {
+					return
+				}
+				conn.Write([]byte("half a sentence and th"))
+				// Linger 0 makes Close send RST instead of FIN.
+				conn.(*net.TCPConn).SetLinger(0)
+				conn.Close()
+			}()
+		}
+		wg.Wait()
+		connect(t, srv.addr).echo(t, "still there?\n")
+	})
+}
+
+func TestFloodingClientThatNeverReadsDoesNotStallOthers(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		flooder := dial(t, srv.addr)
+		flooded := make(chan int64, 1)
+		go func() {
+			// Up to 64 MB, never reading a byte. Each write has its own
+			// deadline: once the server stops reading, writes block.
+			var sent int64
+			piece := bytes.Repeat([]byte("flood "), 10000)
+			for sent < 64<<20 {
+				flooder.SetWriteDeadline(time.Now().Add(wait))
+				n, err := flooder.Write(piece)
+				sent += int64(n)
+				if err != nil {
+					break
+				}
+			}
+			flooded <- sent
+		}()
+		srv.out.waitFor(t, "is not reading its replies")
+
+		// Everybody else is still served while the flood is held back.
+		for i := 0; i < 5; i++ {
+			c := connect(t, srv.addr)
+			c.echo(t, "am I served?\n")
+		}
+		flooder.Close()
+		assert.Less(t, <-flooded, int64(64<<20), "the server should have stopped reading the flood")
+	})
+}
+
+func TestSilentClientIsToldAndClosedAfterIdleTimeout(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller, "-idle-timeout", "100ms")
+		c := connect(t, srv.addr)
+		rest, err := io.ReadAll(c.r)
+		c.conn.Close()
+		require.NoError(t, err, "the server should close with FIN, not reset")
+		assert.Equal(t, "bye: idle for 100ms, closing\n", string(rest))
+		srv.out.waitFor(t, "idle, closed")
+
+		// A client that keeps talking is not idle, however long it stays.
+		fresh := connect(t, srv.addr)
+		for i := 0; i < 3; i++ {
+			fresh.echo(t, "keeping busy\n")
+		}
+	})
+}
+
+func TestClientsBeyondMaxConnsWaitOrAreToldFull(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller, "-max-conns", "2")
+		first := connect(t, srv.addr)
+		connect(t, srv.addr)
+
+		// The third connects (the kernel completes the handshake and
+		// queues it in the backlog) but is not accepted, so it gets no
+		// greeting. A short deadline is how to show that nothing comes.
+		third := dial(t, srv.addr)
+		third.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, err := third.Read(make([]byte, 1))
+		require.True(t, isTimeout(err), "the third client should wait, got %v", err)
+
+		// As soon as one leaves, the waiting client is served.
+		first.conn.Close()
+		third.SetReadDeadline(time.Now().Add(wait))
+		c := &client{conn: third, r: bufio.NewReader(third)}
+		line, err := c.r.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, greetingLine, line)
+		c.echo(t, "my turn\n")
+	})
+}
+
+func TestShutdownSendsEveryClientItsFinalLineAndCleanEOF(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		clients := make([]*client, 20)
+		for i := range clients {
+			clients[i] = connect(t, srv.addr)
+			clients[i].echo(t, "mid-conversation\n")
+		}
+		// Half of them have just sent something more: its reply, if
+		// the server produced it, must arrive before the final line.
+		for _, c := range clients[:10] {
+			_, err := c.conn.Write([]byte("one more\n"))
+			require.NoError(t, err)
+		}
+		srv.stop()
+		for _, c := range clients {
+			rest, err := io.ReadAll(c.r)
+			c.conn.Close() // a polite client closes when it reads the end
+			require.NoError(t, err, "want a clean EOF (FIN), not a reset")
+			before, ok := strings.CutSuffix(string(rest), "bye: server shutting down\n")
+			require.True(t, ok, "want the final line last, got %q", rest)
+			assert.Contains(t, []string{"", "OK...one more\n"}, before)
+		}
+		require.NoError(t, srv.wait(t))
+		assert.Contains(t, srv.out.String(), "shutting down: saying bye to 20 clients\nstopped\n")
+	})
+}
+
+func TestShutdownWaitsAtMostGraceForClientsThatDoNotRead(t *testing.T) {
+	srv := startServer(t, "-grace", "100ms")
+	stuck := dial(t, srv.addr)
+	// Fill the server's buffers with replies this client never reads.
+	go func() {
+		piece := bytes.Repeat([]byte("z"), 64<<10)
+		for {
+			stuck.SetWriteDeadline(time.Now().Add(wait))
+			if _, err := stuck.Write(piece); err != nil {
+				return
+			}
+		}
+	}()
+	srv.out.waitFor(t, "is not reading its replies")
+	srv.stop()
+	require.NoError(t, srv.wait(t), "a stuck client must not keep the server from exiting")
+	assert.Contains(t, srv.out.String(), "did not finish within -grace, closed")
+}
+
+func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
+	srv := startServer(t)
+	var clients []*client
+	for i := 0; i < 5; i++ {
+		c := connect(t, srv.addr)
+		c.echo(t, "hi\n")
+		clients = append(clients, c)
+	}
+	srv.stop()
+	for _, c := range clients {
+		io.ReadAll(c.r)
+		c.conn.Close()
+	}
+	require.NoError(t, srv.wait(t))
+
+	// Goroutines end a moment after run returns (the AfterFunc, say), so
+	// look again until none is left in this package's code, or give up.
+	deadline := time.After(wait)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		leaked := lessonGoroutines()
+		if len(leaked) == 0 {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("goroutines still running after shutdown:\n%s", strings.Join(leaked, "\n\n"))
+		}
+	}
+}
+
+// lessonGoroutines lists the stacks of goroutines running the program's
+// code (not the tests').
+func lessonGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var found []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, fn := range []string{"main.run(", "main.serve(", "main.(*eventLoop)", "main.(*waker)", "main.loadgen("} {
+			if strings.Contains(g, fn) {
+				found = append(found, g)
+				break
+			}
+		}
+	}
+	return found
+}
+
+func TestClientModeSendsLinesAndPrintsReplies(t *testing.T) {
+	srv := startServer(t)
+	var out bytes.Buffer
+	err := runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\nworld\n"), &out)
+	require.NoError(t, err)
+	assert.Equal(t, greetingLine+"OK...hello\nOK...world\n", out.String())
+	srv.out.waitFor(t, "left")
+}
+
+func TestClientReportsConnectionRefused(t *testing.T) {
+	err := runWithTimeout(t, []string{"-client", "-addr", closedPort(t)}, strings.NewReader("hi\n"), io.Discard)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, syscall.ECONNREFUSED), "want ECONNREFUSED, got %v", err)
+	assert.Contains(t, explain(err), "(see docs/errors.md#econnrefused)")
+}
+
+func TestByteAtATimeSenderGetsEveryByteBack(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		c := connect(t, srv.addr)
+		// Each byte may arrive as its own chunk and get its own
+		// "OK..."; stripped of the markers, the bytes come back whole.
+		msg := "one byte at a time\n"
+		var raw []byte
+		buf := make([]byte, 4096)
+		for i := 0; i < len(msg); i++ {
+			_, err := c.conn.Write([]byte{msg[i]})
+			require.NoError(t, err)
+		}
+		for strings.ReplaceAll(string(raw), marker, "") != msg {
+			n, err := c.r.Read(buf)
+			require.NoError(t, err, "got %q so far", raw)
+			raw = append(raw, buf[:n]...)
+		}
+	})
+}
+
+func TestStopWithNoClientsExitsCleanly(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		srv.stop() // what Ctrl+C does
+		require.NoError(t, srv.wait(t))
+		assert.Contains(t, srv.out.String(), "shutting down: saying bye to 0 clients\nstopped\n")
+	})
+}
+
+// ---- what the articles do not handle ----
+
+func TestRepliesToAClientThatDoesNotReadAreBufferedThenItIsNoLongerRead(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		c := connect(t, srv.addr)
+		// Small buffers on this side keep the amount in flight (and
+		// the test) small; the server's own buffers still grow.
+		require.NoError(t, c.conn.(*net.TCPConn).SetReadBuffer(32<<10))
+		require.NoError(t, c.conn.(*net.TCPConn).SetWriteBuffer(32<<10))
+
+		// Send a known pattern without reading: 64 KB of letters
+		// (never an 'O', so markers are easy to strip), repeated. The
+		// server's writes soon take only part of a reply, then none
+		// (EAGAIN); it keeps the rest, and past its bound it stops
+		// reading this client.
+		piece := make([]byte, 64<<10)
+		for i := range piece {
+			piece[i] = "abcdefghijklmnopqrstuvwxyz"[(i*7+i/26)%26]
+		}
+		sentCh := make(chan int, 1)
+		go func() {
+			sent := 0
+			for {
+				// Once the server has stopped reading, a write blocks.
+				// 300ms without progress is taken to mean "blocked".
+				c.conn.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+				n, err := c.conn.Write(piece[sent%len(piece):])
+				sent += n
+				if err != nil {
+					sentCh <- sent
+					return
+				}
+			}
+		}()
+		srv.out.waitFor(t, "is not reading its replies; stopped reading it until they drain")
+		sent := <-sentCh
+		assert.Less(t, sent, 64<<20, "reading should have stopped long before 64 MB")
+
+		// Now read: every byte comes back, in order, after its markers.
+		// Nothing was dropped while the client was not reading.
+		c.conn.SetReadDeadline(time.Now().Add(wait))
+		got := make([]byte, 0, sent)
+		skip := 0
+		buf := make([]byte, 64<<10)
+		for len(got) < sent {
+			n, err := c.r.Read(buf)
+			require.NoError(t, err, "after %d of %d bytes", len(got), sent)
+			for _, b := range buf[:n] {
+				switch {
+				case skip > 0:
+					skip--
+				case b == 'O':
+					skip = len(marker) - 1
+				default:
+					got = append(got, b)
+				}
+			}
+		}
+		want := bytes.Repeat(piece, sent/len(piece)+1)[:sent]
+		assert.True(t, bytes.Equal(want, got), "the replies differ from what was sent")
+		c.echo(t, "and the conversation goes on\n")
+	})
+}
+
+func TestBusyLoopStillSpeaksTheProtocol(t *testing.T) {
+	srv := startServer(t, "-busy")
+	assert.Equal(t, "waiting for events with a busy loop (no waiting at all)", srv.out.next(t))
+	c := connect(t, srv.addr)
+	c.echo(t, "right answers, wrong method\n")
+}
+
+func TestBusyLoopBurnsCPUWhileTheReadinessLoopSleeps(t *testing.T) {
+	// Each server sits idle with no client for the same window, and
+	// getrusage tells how much CPU time the process used meanwhile.
+	const window = 200 * time.Millisecond
+	idleCPU := func(args ...string) time.Duration {
+		srv := startServer(t, args...)
+		srv.out.waitFor(t, "waiting for events with")
+		runtime.GC() // so leftovers of earlier tests are not counted
+		before := cpuTime(t)
+		<-time.After(window) // the measurement period itself, not a wait for an event
+		used := cpuTime(t) - before
+		srv.stop()
+		require.NoError(t, srv.wait(t))
+		return used
+	}
+	busy := idleCPU("-busy")
+	for _, poller := range pollerNames() {
+		sleeping := idleCPU("-poller", poller)
+		t.Logf("CPU used in %v idle: busy loop %v, %s %v", window, busy, poller, sleeping)
+		// Generous margins: the busy loop gets a good share of a core
+		// even on a loaded machine, the sleeping loop a few scheduler
+		// ticks at most.
+		assert.Greater(t, busy, window/20, "the busy loop should burn CPU")
+		assert.Less(t, sleeping*3, busy, "%s should use far less CPU than the busy loop", poller)
+		assert.Less(t, sleeping, window/10, "an idle %s server should use next to no CPU", poller)
+	}
+}
+
+// cpuTime is the user plus system CPU time this process has used.
+func cpuTime(t *testing.T) time.Duration {
+	t.Helper()
+	var ru unix.Rusage
+	require.NoError(t, unix.Getrusage(unix.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ---- the load generator ----
+
+var summaryLine = regexp.MustCompile(`^conns=(\d+) messages=(\d+) requests=(\d+) seconds=\d+\.\d{3} rps=\d+ p50=\d+us p99=\d+us$`)
+
+func TestLoadGeneratorPrintsOneParseableSummaryLine(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		var out bytes.Buffer
+		err := runWithTimeout(t, []string{"-client", "-addr", srv.addr, "-poller", poller, "-conns", "20", "-messages", "10", "-size", "100"}, nil, &out)
+		require.NoError(t, err)
+		line, ok := strings.CutSuffix(out.String(), "\n")
+		require.True(t, ok)
+		require.NotContains(t, line, "\n", "the summary is exactly one line")
+		m := summaryLine.FindStringSubmatch(line)
+		require.NotNil(t, m, "summary %q does not have the documented format", line)
+		assert.Equal(t, []string{"20", "10", "200"}, m[1:])
+		// Every connection was served at the same time.
+		srv.out.waitFor(t, "left")
+	})
+}
+
+func TestLoadGeneratorReportsARefusedConnection(t *testing.T) {
+	err := runWithTimeout(t, []string{"-client", "-conns", "3", "-addr", closedPort(t)}, nil, io.Discard)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, syscall.ECONNREFUSED), "want ECONNREFUSED, got %v", err)
+	assert.Contains(t, explain(err), "(see docs/errors.md#econnrefused)")
+}
+
+func TestLoadGeneratorGivesUpWhenTheServerNeverAnswers(t *testing.T) {
+	// A listener that never accepts: connects succeed, greetings never come.
+	ln, err := nettest.NewLocalListener("tcp4")
+	require.NoError(t, err)
+	defer ln.Close()
+	err = runWithTimeout(t, []string{"-client", "-conns", "2", "-addr", ln.Addr().String(), "-idle-timeout", "100ms"}, nil, io.Discard)
+	require.Error(t, err)
+	assert.True(t, isTimeout(err), "want a timeout, got %v", err)
+	assert.Contains(t, explain(err), "(see docs/errors.md#timeout)")
+}
+
+func FuzzReplyCounterCountsThePayloadHoweverTheStreamIsCut(f *testing.F) {
+	f.Add(uint16(64), []byte{1, 63}, []byte{3, 7, 20})
+	f.Add(uint16(5000), []byte{}, []byte{1, 1, 1, 1, 1})
+	f.Fuzz(func(t *testing.T, size uint16, chunks, cuts []byte) {
+		payload := bytes.Repeat([]byte("x"), int(size))
+		// The server replies to each chunk it read with "OK..." and the
+		// chunk; chunks gives where the server's reads split the message.
+		var reply []byte
+		rest := payload
+		for _, c := range chunks {
+			if len(rest) == 0 {
+				break
+			}
+			n := min(int(c)+1, len(rest))
+			reply = append(append(reply, marker...), rest[:n]...)
+			rest = rest[n:]
+		}
+		if len(rest) > 0 {
+			reply = append(append(reply, marker...), rest...)
+		}
+		// cuts gives where the client's reads split the reply.
+		var r replyCounter
+		total := 0
+		for _, c := range cuts {
+			n := min(int(c), len(reply))
+			total += r.feed(reply[:n])
+			reply = reply[n:]
+		}
+		total += r.feed(reply)
+		if total != len(payload) {
+			t.Fatalf("counted %d payload bytes, want %d", total, len(payload))
+		}
+	})
+}
+
+// ---- command line ----
+
+func TestUnknownPollerIsAUsageError(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-poller", "select"}, nil, io.Discard, &stderr)
+	assert.ErrorIs(t, err, errUsage)
+	assert.Contains(t, stderr.String(), `-poller "select" is not available here`)
+}
+
+func TestConnsWithoutClientIsAUsageError(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-conns", "5"}, nil, io.Discard, &stderr)
+	assert.ErrorIs(t, err, errUsage)
+	assert.Contains(t, stderr.String(), "-conns makes sense only with -client")
+}
+
+func TestBusyAddressFailsWithAddressInUse(t *testing.T) {
+	ln, err := nettest.NewLocalListener("tcp4")
+	require.NoError(t, err)
+	defer ln.Close()
+	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, nil, io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, syscall.EADDRINUSE), "want EADDRINUSE, got %v", err)
+	assert.Contains(t, explain(err), "(see docs/errors.md#eaddrinuse)")
+}
+
+func TestWorksWithNetcat(t *testing.T) {
+	nc := lookTool(t, "nc")
+	srv := startServer(t)
+	host, port, _ := net.SplitHostPort(srv.addr)
+	// -N: send FIN when the input ends, so the server sees the client
+	// leave and closes after the last reply, which ends nc.
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nc, "-N", host, port)
+	cmd.Stdin = strings.NewReader("hi from nc\n")
+	got, err := cmd.Output()
+	require.NoError(t, err)
+	assert.Equal(t, greetingLine+"OK...hi from nc\n", string(got))
+}
+
+// ---- the README's transcripts ----
+
+func TestReadmeServerTranscript(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the README shows Linux, where the default poller is epoll")
+	}
+	srv := startServer(t)
+	var out bytes.Buffer
+	require.NoError(t, runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\n"), &out))
+	srv.out.waitFor(t, "left")
+	srv.stop()
+	require.NoError(t, srv.wait(t))
+	assertTranscript(t, "server", srv.out.String())
+}
+
+func TestReadmeClientTranscript(t *testing.T) {
+	srv := startServer(t)
+	var out bytes.Buffer
+	require.NoError(t, runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\nworld\n"), &out))
+	assertTranscript(t, "client", out.String())
+}
+
+func TestReadmeIdleTranscript(t *testing.T) {
+	srv := startServer(t, "-idle-timeout", "300ms")
+	c := dial(t, srv.addr)
+	got, err := io.ReadAll(c)
+	require.NoError(t, err)
+	assertTranscript(t, "idle", string(got))
+}
+
+func TestReadmeLoadTranscriptHasTheSummaryFormat(t *testing.T) {
+	// The figures in the README were measured once and vary from run to
+	// run; this checks that the README's line has the real format.
+	block := readmeBlock(t, "load")
+	require.Len(t, block, 1)
+	assert.Regexp(t, summaryLine, block[0])
+}
+
+func TestReadmeAddressInUseTranscript(t *testing.T) {
+	ln, err := nettest.NewLocalListener("tcp4")
+	require.NoError(t, err)
+	defer ln.Close()
+	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, nil, io.Discard, io.Discard)
+	require.Error(t, err)
+	assertTranscript(t, "address-in-use", "error: "+explain(err)+"\n")
+}
+
+// ---- helpers ----
+
+// server is the program running in this test process, as `go run` would
+// run it, with its output captured line by line.
+type server struct {
+	addr string
+	out  *lines
+	stop context.CancelFunc
+	done chan error
+}
+
+// startServer runs the program on a free port with args and waits for it
+// to print the address it listens on.
+func startServer(t testing.TB, args ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &server{out: newLines(), stop: cancel, done: make(chan error, 1)}
+	args = append([]string{"-addr", "127.0.0.1:0"}, args...)
+	go func() { srv.done <- run(ctx, args, nil, srv.out, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-srv.done:
+		case <-time.After(wait):
+			t.Error("server did not stop after cancel")
+		}
+	})
+	first := srv.out.next(t)
+	addr, ok := strings.CutPrefix(first, "listening on ")
+	require.True(t, ok, "first line should give the address, got %q", first)
+	srv.addr = addr
+	return srv
+}
+
+// wait returns the program's result, failing the test if it runs on.
+func (s *server) wait(t testing.TB) error {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		s.done <- err // let Cleanup see it too
+		return err
+	case <-time.After(wait):
+		t.Fatal("server did not return")
+		return nil
+	}
+}
+
+// client is a connection whose greeting has been read.
+type client struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// connect dials the server and checks the greeting line.
+func connect(t *testing.T, addr string) *client {
+	t.Helper()
+	conn := dial(t, addr)
+	c := &client{conn: conn, r: bufio.NewReader(conn)}
+	line, err := c.r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, greetingLine, line)
+	return c
+}
+
+// echo sends msg and reads until all of it has come back. The server
+// answers each chunk it reads, so the reply may be cut into several
+// "OK..." pieces; only the bytes after the markers are compared. It
+// returns the raw reply.
+func (c *client) echo(t *testing.T, msg string) string {
+	t.Helper()
+	require.NoError(t, c.conn.SetDeadline(time.Now().Add(wait)))
+	_, err := c.conn.Write([]byte(msg))
+	require.NoError(t, err)
+	var raw []byte
+	buf := make([]byte, 4096)
+	for strings.ReplaceAll(string(raw), marker, "") != msg {
+		n, err := c.r.Read(buf)
+		require.NoError(t, err, "reading the echo of %q, got %q so far", msg, raw)
+		raw = append(raw, buf[:n]...)
+	}
+	require.True(t, strings.HasPrefix(string(raw), marker), "reply should start with OK..., got %q", raw)
+	return string(raw)
+}
+
+// lines is an io.Writer that hands each complete line to a channel, so a
+// test can wait for the next line instead of sleeping.
+type lines struct {
+	mu   sync.Mutex
+	all  strings.Builder
+	part string
+	ch   chan string
+}
+
+func newLines() *lines { return &lines{ch: make(chan string, 100000)} }
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all.Write(p)
+	l.part += string(p)
+	for {
+		line, rest, ok := strings.Cut(l.part, "\n")
+		if !ok {
+			break
+		}
+		select {
+		case l.ch <- line:
+		default: // nobody is waiting for so many lines; String has them
+		}
+		l.part = rest
+	}
+	return len(p), nil
+}
+
+func (l *lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.all.String()
+}
+
+func (l *lines) next(t testing.TB) string {
+	t.Helper()
+	select {
+	case line := <-l.ch:
+		return line
+	case <-time.After(wait):
+		t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
+		return ""
+	}
+}
+
+// waitFor skips lines until one contains part.
+func (l *lines) waitFor(t testing.TB, part string) string {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		select {
+		case line := <-l.ch:
+			if strings.Contains(line, part) {
+				return line
+			}
+		case <-deadline:
+			t.Fatalf("no line containing %q within %v; so far:\n%s", part, wait, l.String())
+			return ""
+		}
+	}
+}
+
+func runWithTimeout(t *testing.T, args []string, stdin io.Reader, stdout io.Writer) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	return run(ctx, args, stdin, stdout, io.Discard)
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, wait)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// closedPort returns an address where nothing listens: a port that was
+// just free and has been closed again.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := nettest.NewLocalListener("tcp4")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func lookTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s is not installed (on Debian: apt-get install netcat-openbsd); .ci/run installs it", name)
+	}
+	return path
+}
+
+var ports = regexp.MustCompile(`(127\.0\.0\.1|\[::1\]|localhost):\d+`)
+
+// readmeBlock returns the lines of the README block marked
+// <!-- transcript: name -->, without the "$ " command lines.
+func readmeBlock(t *testing.T, name string) []string {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	marker := "<!-- transcript: " + name + " -->"
+	_, after, ok := strings.Cut(string(readme), marker)
+	require.True(t, ok, "README.md has no %s", marker)
+	_, block, ok := strings.Cut(after, "```console\n")
+	require.True(t, ok, "no ```console block after %s", marker)
+	block, _, ok = strings.Cut(block, "```")
+	require.True(t, ok, "unterminated block after %s", marker)
+	var want []string
+	for _, line := range strings.Split(strings.TrimSuffix(block, "\n"), "\n") {
+		if !strings.HasPrefix(line, "$ ") {
+			want = append(want, line)
+		}
+	}
+	return want
+}
+
+// assertTranscript compares got with a README block, ignoring the port
+// numbers, which change from run to run.
+func assertTranscript(t *testing.T, name, got string) {
+	t.Helper()
+	want := readmeBlock(t, name)
+	for i := range want {
+		want[i] = ports.ReplaceAllString(want[i], "$1:PORT")
+	}
+	have := strings.Split(ports.ReplaceAllString(strings.TrimSuffix(got, "\n"), "$1:PORT"), "\n")
+	assert.Equal(t, want, have, "README transcript %q differs from the program's output", name)
+}
