@@ -107,17 +107,20 @@ func serveOne(ctx context.Context, addr string, idle time.Duration, stdout io.Wr
 	// RemoteAddr is the client's IP address and the port its kernel chose.
 	fmt.Fprintf(stdout, "client connected from %s\n", conn.RemoteAddr())
 
+	// The deadline stops a silent client from holding the server
+	// forever; it covers both the read and the echo. It is set before a
+	// stop signal can close the connection under our feet.
+	if err := conn.SetDeadline(time.Now().Add(idle)); err != nil {
+		return fmt.Errorf("set deadline: %w", err)
+	}
+
 	// A stop signal while we talk to the client ends the conversation.
 	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stopConn()
 
 	// One Read returns whatever has arrived so far: maybe one line, maybe
-	// part of one. The deadline stops a silent client from holding the
-	// server forever.
+	// part of one.
 	buf := make([]byte, 1024)
-	if err := conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
-		return fmt.Errorf("set deadline: %w", err)
-	}
 	n, err := conn.Read(buf)
 	switch {
 	case n == 0 && errors.Is(err, io.EOF):
@@ -133,10 +136,11 @@ func serveOne(ctx context.Context, addr string, idle time.Duration, stdout io.Wr
 
 	// Write sends all n bytes or returns an error: it already loops the
 	// way Python's sendall does.
-	if err := conn.SetWriteDeadline(time.Now().Add(idle)); err != nil {
-		return fmt.Errorf("set deadline: %w", err)
-	}
 	if _, err := conn.Write(buf[:n]); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stdout, "stopped while answering the client")
+			return nil
+		}
 		return fmt.Errorf("write to %s: %w", conn.RemoteAddr(), err)
 	}
 	closeGracefully(conn.(*net.TCPConn))

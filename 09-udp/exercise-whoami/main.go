@@ -1,0 +1,133 @@
+// Exercise 09-udp/exercise-whoami: a UDP "what is my address" service.
+// Every datagram is answered with the address and port it came from,
+// as text.
+//
+// This file is the part you do not write: flags, the client and the
+// error messages. Your part is serve, in starter.go.
+//
+// Run it:
+//
+//	go run ./09-udp/exercise-whoami              # server, on 127.0.0.1:9009
+//	go run ./09-udp/exercise-whoami -client      # in a second terminal
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// main only wires the process: flags come from os.Args, Ctrl+C and
+// SIGTERM cancel ctx, and an error becomes one line on stderr.
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		// -h printed the usage; asking for help is not a failure.
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "error:", explain(err))
+		os.Exit(1)
+	}
+}
+
+// errUsage marks a bad command line; the flag package already said why.
+var errUsage = errors.New("bad command line")
+
+// run is the whole program: the server, or with -client one question.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("exercise-whoami", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	addr := flags.String("addr", "127.0.0.1:9009", "`host:port` to listen on (port 0 picks a free port), or to ask with -client")
+	client := flags.Bool("client", false, "ask the server at -addr what our address is")
+	timeout := flags.Duration("timeout", 2*time.Second, "client: how long to wait for the answer")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q\n", flags.Arg(0))
+		flags.Usage()
+		return errUsage
+	}
+	if *client {
+		return askAddress(ctx, *addr, *timeout, stdout)
+	}
+	return serve(ctx, *addr, stdout)
+}
+
+// maxDatagram is larger than any UDP datagram, so no read cuts one short.
+const maxDatagram = 64 * 1024
+
+// askAddress sends one empty datagram to addr and prints the answer:
+// the address the server saw this socket send from.
+func askAddress(ctx context.Context, addr string, timeout time.Duration, stdout io.Writer) error {
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "udp", addr)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", addr, err)
+	}
+	defer conn.Close()
+	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stopConn()
+
+	if _, err := conn.Write(nil); err != nil {
+		return fmt.Errorf("send to %s: %w", addr, err)
+	}
+	// A lost datagram never arrives: wait with a deadline. (The lesson's
+	// client also sends again; this one keeps to one try.)
+	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return fmt.Errorf("set deadline: %w", err)
+	}
+	buf := make([]byte, maxDatagram)
+	n, err := conn.Read(buf)
+	if ctx.Err() != nil {
+		return nil // Ctrl+C: the user's choice, not a failure
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "the server sees me as %s", buf[:n])
+	return nil
+}
+
+// ---- errors ----
+
+// Winsock's numbers differ from the syscall.E* values Go defines on
+// Windows, so each cause is checked both ways.
+const (
+	wsaEADDRINUSE   = syscall.Errno(10048)
+	wsaECONNREFUSED = syscall.Errno(10061)
+)
+
+// explain turns an error into the one line a learner sees.
+func explain(err error) string {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
+		return fmt.Sprintf("%v: another program already uses that UDP port; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
+	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
+		return fmt.Sprintf("%v: nothing receives on that UDP port; is the server running? (see docs/errors.md#econnrefused)", err)
+	case isTimeout(err):
+		return fmt.Sprintf("%v: no answer in time; is the server running? (see docs/errors.md#timeout)", err)
+	}
+	return err.Error()
+}
+
+// isTimeout reports a deadline that passed.
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
+}
