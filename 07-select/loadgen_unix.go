@@ -95,6 +95,8 @@ func loadgen(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 		}
 		c := &loadConn{id: i, fd: fd, want: canWrite}
 		byFD[fd] = c
+		// Like the server, send each request at once (no Nagle delay).
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		// A non-blocking connect returns at once, usually with
 		// EINPROGRESS: the handshake goes on in the kernel, and the
 		// socket becomes writable when it is over.

@@ -430,6 +430,11 @@ func (l *eventLoop) accept() error {
 			return fmt.Errorf("accept: %w", err)
 		}
 		l.backoff = 0
+		// Send every reply at once. Go's net package does this for each
+		// TCP connection; by hand we must, or Nagle's algorithm holds
+		// the tail of a reply back until the client's delayed ACK comes,
+		// some 40 ms later. (It fails harmlessly on a Unix socket.)
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		c := &conn{fd: fd, peer: sockaddrString(sa), lastActive: time.Now(), want: canRead}
 		if err := l.p.add(fd, canRead); err != nil {
 			unix.Close(fd)
