@@ -1,0 +1,338 @@
+//go:build linux || darwin
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// conn is everything the loop knows about one client.
+type conn struct {
+	fd   int
+	peer string
+	// out holds the replies the kernel has not taken yet. Filling and
+	// emptying it is your part of the exercise (starter.go).
+	out    []byte
+	eof    bool // the client has finished sending
+	warned bool // its "not reading" line is in the log already
+}
+
+// loop is the whole server: one goroutine, one poll(2) call per round.
+type loop struct {
+	cfg   config
+	log   io.Writer
+	lfd   int // the listening socket
+	wake  int // read end of the pipe that Ctrl+C writes to
+	conns map[int]*conn
+	buf   []byte // the one read buffer every client shares
+	reply []byte // scratch space for one reply, reused on every read
+	pfds  []unix.PollFd
+	order []*conn // order[i] is the client behind pfds[i+2]
+}
+
+// serve listens on cfg.addr and runs the loop until ctx is done.
+func serve(ctx context.Context, cfg config, stdout io.Writer) error {
+	lfd, addr, err := listenTCP(cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	defer unix.Close(lfd)
+
+	// The loop sleeps in poll, so Ctrl+C must reach it as a readable
+	// descriptor: a pipe, written by context.AfterFunc.
+	var p [2]int
+	if err := newPipe(p[:]); err != nil {
+		return fmt.Errorf("pipe: %w", err)
+	}
+	woken := make(chan struct{})
+	stopWake := context.AfterFunc(ctx, func() {
+		unix.Write(p[1], []byte{1})
+		close(woken)
+	})
+	defer func() {
+		// If the wake-up has started, let it finish before the pipe
+		// is closed (its descriptor could be reused meanwhile).
+		if !stopWake() {
+			<-woken
+		}
+		unix.Close(p[0])
+		unix.Close(p[1])
+	}()
+
+	fmt.Fprintf(stdout, "listening on %s\n", addr)
+	l := &loop{
+		cfg: cfg, log: stdout, lfd: lfd, wake: p[0],
+		conns: map[int]*conn{}, buf: make([]byte, chunkSize),
+	}
+	return l.run()
+}
+
+// run is the loop: tell poll what each socket waits for, sleep until
+// some are ready, do that work, repeat.
+func (l *loop) run() error {
+	defer l.closeAll()
+	for {
+		l.pfds = append(l.pfds[:0],
+			unix.PollFd{Fd: int32(l.wake), Events: unix.POLLIN},
+			unix.PollFd{Fd: int32(l.lfd), Events: unix.POLLIN})
+		l.order = l.order[:0]
+		for _, c := range l.conns {
+			l.pfds = append(l.pfds, unix.PollFd{Fd: int32(c.fd), Events: l.interest(c)})
+			l.order = append(l.order, c)
+		}
+
+		// Wait for ever: nothing happens until a socket is ready.
+		_, err := unix.Poll(l.pfds, -1)
+		if err == unix.EINTR {
+			continue // a signal (Go's runtime sends SIGURG): ask again
+		}
+		if err != nil {
+			return fmt.Errorf("poll: %w", err)
+		}
+		if l.pfds[0].Revents != 0 {
+			fmt.Fprintln(l.log, "stopped")
+			return nil
+		}
+		if l.pfds[1].Revents != 0 {
+			if err := l.accept(); err != nil {
+				return err
+			}
+		}
+		for i, c := range l.order {
+			l.handle(c, l.pfds[i+2].Events, l.pfds[i+2].Revents)
+		}
+	}
+}
+
+// handle does what one ready client allows. Readiness is a hint: a
+// read or write may still say EAGAIN, and that is fine.
+func (l *loop) handle(c *conn, asked, ready int16) {
+	if ready == 0 || l.conns[c.fd] != c {
+		return // not ready, or closed earlier in this round
+	}
+	// A hang-up or an error counts as ready for both: the next read
+	// or write returns what happened.
+	trouble := ready&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0
+	if len(c.out) > 0 && (ready&unix.POLLOUT != 0 || trouble) {
+		if !l.flush(c) {
+			return
+		}
+	}
+	if asked&unix.POLLIN != 0 && (ready&unix.POLLIN != 0 || trouble) {
+		l.read(c)
+	}
+	if l.conns[c.fd] != c {
+		return
+	}
+	if c.eof && len(c.out) == 0 {
+		l.closeConn(c) // it left, and has every reply
+		return
+	}
+	l.report(c)
+}
+
+// read takes one chunk from the client and sends "OK..." and the chunk
+// back through send.
+func (l *loop) read(c *conn) {
+	n, err := unix.Read(c.fd, l.buf)
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		return // nothing there after all; poll will say when
+	case err != nil:
+		l.drop(c, err)
+		return
+	case n == 0:
+		c.eof = true
+		fmt.Fprintf(l.log, "client %s left\n", c.peer)
+		return
+	}
+	l.reply = append(append(l.reply[:0], marker...), l.buf[:n]...)
+	l.send(c, l.reply)
+}
+
+// report logs, once per client, that the loop stopped reading it, and
+// tells the test hook where the client stands.
+func (l *loop) report(c *conn) {
+	reading := l.interest(c)&unix.POLLIN != 0
+	if !reading && !c.eof && !c.warned {
+		c.warned = true
+		fmt.Fprintf(l.log, "client %s is not reading its replies; stopped reading it until they drain\n", c.peer)
+	}
+	if l.cfg.observe != nil {
+		l.cfg.observe(c.peer, len(c.out), reading)
+	}
+}
+
+// accept takes every connection waiting in the backlog and greets it.
+func (l *loop) accept() error {
+	for {
+		fd, sa, err := acceptConn(l.lfd)
+		switch {
+		case err == nil:
+		case err == unix.EAGAIN:
+			return nil // the backlog is empty
+		case err == unix.EINTR || err == unix.ECONNABORTED:
+			continue // a signal, or a client that gave up while queued
+		default:
+			// Out of descriptors, for one: the lesson retries later,
+			// this exercise simply stops.
+			return fmt.Errorf("accept: %w", err)
+		}
+		c := &conn{fd: fd, peer: sockaddrString(sa)}
+		l.conns[fd] = c
+		fmt.Fprintf(l.log, "client %s connected\n", c.peer)
+		l.send(c, []byte(greeting))
+		if l.conns[fd] == c {
+			l.report(c)
+		}
+	}
+}
+
+// drop closes a connection that failed.
+func (l *loop) drop(c *conn, err error) {
+	if err == unix.ECONNRESET || err == unix.EPIPE {
+		fmt.Fprintf(l.log, "client %s reset the connection\n", c.peer)
+	} else {
+		fmt.Fprintf(l.log, "client %s: %v\n", c.peer, err)
+	}
+	l.closeConn(c)
+}
+
+// closeConn forgets a connection. The next round's poll list will
+// not have it.
+func (l *loop) closeConn(c *conn) {
+	unix.Close(c.fd)
+	delete(l.conns, c.fd)
+}
+
+// closeAll closes every connection when the loop ends.
+func (l *loop) closeAll() {
+	for _, c := range l.conns {
+		l.closeConn(c)
+	}
+}
+
+// ---- sockets by hand, as in the lesson ----
+
+// listenTCP does what net.Listen does: socket, SO_REUSEADDR, bind,
+// listen. It returns the descriptor and the address it really got.
+func listenTCP(addr string) (int, string, error) {
+	tcp, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return -1, "", err
+	}
+	var sa unix.Sockaddr
+	family := unix.AF_INET
+	if ip4 := tcp.IP.To4(); ip4 != nil || tcp.IP == nil {
+		sa4 := &unix.SockaddrInet4{Port: tcp.Port}
+		copy(sa4.Addr[:], ip4) // a nil IP listens on every IPv4 address
+		sa = sa4
+	} else {
+		family = unix.AF_INET6
+		sa6 := &unix.SockaddrInet6{Port: tcp.Port}
+		copy(sa6.Addr[:], tcp.IP)
+		sa = sa6
+	}
+	fd, err := newSocket(family)
+	if err != nil {
+		return -1, "", os.NewSyscallError("socket", err)
+	}
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"setsockopt", func() error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) }},
+		{"bind", func() error { return unix.Bind(fd, sa) }},
+		{"listen", func() error { return unix.Listen(fd, unix.SOMAXCONN) }},
+	}
+	for _, step := range steps {
+		if err := step.do(); err != nil {
+			unix.Close(fd)
+			return -1, "", os.NewSyscallError(step.name, err)
+		}
+	}
+	local, err := unix.Getsockname(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, "", os.NewSyscallError("getsockname", err)
+	}
+	return fd, sockaddrString(local), nil
+}
+
+// sockaddrString prints a socket address the way net.Addr does.
+func sockaddrString(sa unix.Sockaddr) string {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)).String()
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)).String()
+	}
+	return fmt.Sprint(sa)
+}
+
+// The three helpers below make descriptors non-blocking and
+// close-on-exec. Linux could do it in one call (SOCK_NONBLOCK,
+// accept4, pipe2); macOS cannot, so they take the portable road, and
+// hold ForkLock so that no child process is started in between, as
+// Go's own net package does.
+
+func newSocket(family int) (int, error) {
+	syscall.ForkLock.RLock()
+	fd, err := unix.Socket(family, unix.SOCK_STREAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return -1, err
+	}
+	return fd, nonblock(fd)
+}
+
+func acceptConn(lfd int) (int, unix.Sockaddr, error) {
+	syscall.ForkLock.RLock()
+	fd, sa, err := unix.Accept(lfd)
+	if err == nil {
+		unix.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return -1, nil, err
+	}
+	return fd, sa, nonblock(fd)
+}
+
+func newPipe(p []int) error {
+	syscall.ForkLock.RLock()
+	err := unix.Pipe(p)
+	if err == nil {
+		unix.CloseOnExec(p[0])
+		unix.CloseOnExec(p[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return err
+	}
+	if err := unix.SetNonblock(p[1], true); err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return err
+	}
+	return nil
+}
+
+func nonblock(fd int) error {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	return nil
+}
