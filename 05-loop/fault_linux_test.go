@@ -60,6 +60,11 @@ func TestAcceptRecoversFromTooManyOpenFiles(t *testing.T) {
 	release()
 	c.greeted()
 	c.ask("made it\n")
+	c.leave()
+	// And a client that arrives after the shortage is served too.
+	fresh := connect(t, srv.addr)
+	fresh.greeted()
+	fresh.ask("and me\n")
 	log := srv.out.String()
 	assert.Equal(t, 1, strings.Count(log, "accept failed"), "one line when the failures start:\n%s", log)
 	assert.Equal(t, 1, strings.Count(log, "accepting again after"), "one line when they end:\n%s", log)

@@ -985,3 +985,61 @@ func assertTranscript(t *testing.T, name, got string) {
 	have := strings.Split(ports.ReplaceAllString(strings.TrimSuffix(got, "\n"), "$1:PORT"), "\n")
 	assert.Equal(t, want, have, "README transcript %q differs from the program's output", name)
 }
+
+func TestShutdownLosesNoReplyTheServerAlreadyProduced(t *testing.T) {
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	c.greeted()
+
+	// The server has produced this reply once its first byte arrives;
+	// the rest is still in flight when the stop comes.
+	c.write("answered\n")
+	first, err := c.r.ReadByte()
+	require.NoError(t, err)
+	require.Equal(t, byte('O'), first)
+	// This one goes out just before the stop: the server may not have
+	// read it yet, and then it owes no reply for it.
+	c.write("just before the stop\n")
+
+	srv.stop()
+	rest := c.rest()
+	answered, rest, ok := strings.Cut(rest, "bye: server shutting down\n")
+	require.True(t, ok, "no final line in %q", rest)
+	assert.Empty(t, rest, "nothing after the final line")
+	// A reply that was produced arrives whole, before the final line.
+	require.True(t, strings.HasPrefix(answered, "K...answered\n"), "got %q", answered)
+	late := strings.TrimPrefix(answered, "K...answered\n")
+	assert.Contains(t, []string{"", "OK...just before the stop\n"}, late,
+		"the late message is answered whole or not at all")
+	c.conn.Close()
+	require.NoError(t, srv.wait(t))
+}
+
+func TestNoGoroutinePerClientOutlivesAResetStorm(t *testing.T) {
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	c.greeted()
+	// While one client is served, exactly one goroutine runs the
+	// program's code: the loop in serve, now inside handle.
+	require.Equal(t, 1, countProgramGoroutines(), programGoroutines())
+
+	c.leave()
+	for i := 0; i < 50; i++ {
+		require.NoError(t, resetMidStream(srv.addr))
+	}
+	// The resets left nothing running behind: the same single loop
+	// serves the next client.
+	next := connect(t, srv.addr)
+	next.greeted()
+	next.ask("after the storm\n")
+	assert.Equal(t, 1, countProgramGoroutines(), programGoroutines())
+}
+
+// countProgramGoroutines counts the goroutines in a function from main.go.
+func countProgramGoroutines() int {
+	stacks := programGoroutines()
+	if stacks == "" {
+		return 0
+	}
+	return len(strings.Split(stacks, "\n\n"))
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -41,6 +42,12 @@ func TestAcceptRecoversFromTooManyOpenFiles(t *testing.T) {
 		// The kernel completes the handshake; the server's accept fails.
 		require.NoError(t, unix.Connect(fd, sa))
 		srv.out.waitFor(t, "too many open files; retrying with a growing pause")
+		// Let the shortage last through several retries (5, 10, 20, 40
+		// and 80 ms): no greeting may come meanwhile. The poll's timeout
+		// is the length of the shortage, not a way to synchronise.
+		ready, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 200)
+		require.NoError(t, err)
+		require.Zero(t, ready, "greeted while the server had no descriptor to accept with")
 		restore()
 
 		// With descriptors back, the waiting client is greeted ...
@@ -58,6 +65,8 @@ func TestAcceptRecoversFromTooManyOpenFiles(t *testing.T) {
 		assert.Equal(t, greetingLine, line)
 		// ... and so is a fresh one.
 		connect(t, srv.addr).echo(t, "recovered?\n")
+		// However many retries failed, the log says so once.
+		assert.Equal(t, 1, strings.Count(srv.out.String(), "too many open files"), srv.out.String())
 	})
 }
 

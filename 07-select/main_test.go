@@ -92,6 +92,8 @@ func TestAllClientsAreServedAtOnce(t *testing.T) {
 func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
 	forEachPoller(t, func(t *testing.T, poller string) {
 		srv := startServer(t, "-poller", poller)
+		// One event loop serves every client: no goroutine per client.
+		running := len(lessonGoroutines())
 		var wg sync.WaitGroup
 		for i := 0; i < 200; i++ {
 			wg.Add(1)
@@ -109,6 +111,8 @@ func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
 		}
 		wg.Wait()
 		connect(t, srv.addr).echo(t, "still there?\n")
+		// The storm started no goroutine that is still running.
+		assert.Len(t, lessonGoroutines(), running, "goroutines running the program after the storm")
 	})
 }
 
@@ -242,6 +246,8 @@ func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 		c.echo(t, "hi\n")
 		clients = append(clients, c)
 	}
+	// The check below must be able to see the server's goroutines.
+	require.NotEmpty(t, lessonGoroutines(), "the running server's goroutines are not recognised")
 	srv.stop()
 	for _, c := range clients {
 		io.ReadAll(c.r)
@@ -268,13 +274,14 @@ func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 }
 
 // lessonGoroutines lists the stacks of goroutines running the program's
-// code (not the tests').
+// code (not the tests'). In a test binary, a stack names package main by
+// its import path, ".../07-select", not by "main".
 func lessonGoroutines() []string {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	var found []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, fn := range []string{"main.run(", "main.serve(", "main.(*eventLoop)", "main.(*waker)", "main.loadgen("} {
+		for _, fn := range []string{"07-select.run(", "07-select.serve(", "07-select.(*eventLoop)", "07-select.(*waker)", "07-select.loadgen("} {
 			if strings.Contains(g, fn) {
 				found = append(found, g)
 				break
@@ -818,4 +825,121 @@ func assertTranscript(t *testing.T, name, got string) {
 	}
 	have := strings.Split(ports.ReplaceAllString(strings.TrimSuffix(got, "\n"), "$1:PORT"), "\n")
 	assert.Equal(t, want, have, "README transcript %q differs from the program's output", name)
+}
+
+func TestMemoryStaysFixedWhileAClientStreams8MB(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		c := connect(t, srv.addr)
+		const size = 8 << 20
+		data := bytes.Repeat([]byte("x"), size)
+		buf := make([]byte, 64<<10)
+
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		sent := make(chan error, 1)
+		go func() {
+			_, err := c.conn.Write(data)
+			sent <- err
+		}()
+		// Count the x's that come back; the "OK..." markers are not x's.
+		for got := 0; got < size; {
+			n, err := c.r.Read(buf)
+			require.NoError(t, err)
+			got += bytes.Count(buf[:n], []byte("x"))
+		}
+		require.NoError(t, <-sent)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(data) // held since before, so not part of the difference
+
+		// The loop reads into one shared 4096-byte buffer, and a
+		// client's unsent replies are dropped once written: after 8 MB,
+		// the heap holds next to nothing more than before. (Unlike 05
+		// and 06, each chunk's reply is a fresh buffer, so the process
+		// allocates about as much as it streams; the GC takes it back.)
+		held := int64(after.HeapInuse) - int64(before.HeapInuse)
+		t.Logf("allocated %d bytes while streaming %d; heap in use grew by %d", after.TotalAlloc-before.TotalAlloc, size, held)
+		assert.Less(t, held, int64(1<<20), "heap grew by %d bytes while streaming %d", held, size)
+	})
+}
+
+func TestMemoryStaysFixedWhileAClientSendsOneByteAtATime(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		c := connect(t, srv.addr)
+		require.NoError(t, c.conn.SetDeadline(time.Now().Add(wait)))
+		const bytesSent = 2000
+		one := []byte("z")
+		reply := make([]byte, len(marker)+1)
+
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		// Lock-step: each byte is a wake-up, a read and a write of its
+		// own, the most work per byte a client can cause.
+		for i := 0; i < bytesSent; i++ {
+			_, err := c.conn.Write(one)
+			require.NoError(t, err)
+			_, err = io.ReadFull(c.r, reply)
+			require.NoError(t, err)
+		}
+		runtime.ReadMemStats(&after)
+		require.Equal(t, marker+"z", string(reply))
+
+		allocated := after.TotalAlloc - before.TotalAlloc
+		t.Logf("allocated %d bytes for %d one-byte messages", allocated, bytesSent)
+		assert.Less(t, allocated, uint64(100*bytesSent), "allocated %d bytes for %d one-byte messages", allocated, bytesSent)
+	})
+}
+
+func TestClientsThatNeverReadHoldAFixedAmountOfMemoryEach(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller, "-idle-timeout", "1m")
+		const clients = 20
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+
+		// Each client sends without reading until a write blocks for
+		// 100 ms: the loop has stopped reading from it, because its
+		// unsent replies reached 64 KiB.
+		var wg sync.WaitGroup
+		sentTotal := make(chan int, clients)
+		for i := 0; i < clients; i++ {
+			c := connect(t, srv.addr)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				chunk := make([]byte, 64<<10)
+				sent := 0
+				for {
+					c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+					n, err := c.conn.Write(chunk)
+					sent += n
+					if err != nil {
+						sentTotal <- sent
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(sentTotal)
+		total := 0
+		for n := range sentTotal {
+			total += n
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+
+		// What the loop holds for each is at most 64 KiB of replies
+		// plus one chunk, in a buffer that append may have grown to
+		// twice that; the rest of the flood waits in the kernel.
+		held := int64(after.HeapInuse) - int64(before.HeapInuse)
+		t.Logf("%d clients sent %d bytes; heap in use grew by %d bytes", clients, total, held)
+		assert.Less(t, held, int64(clients*256<<10), "heap grew by %d bytes for %d clients", held, clients)
+		assert.Greater(t, total, clients*128<<10, "each client got more than 128 KiB in before its writes blocked")
+	})
 }

@@ -61,7 +61,18 @@ func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
 			close(work)
 			wg.Wait()
 
+			// The fresh client was accepted after all 200, so once it
+			// has left, no new connection can start a handler.
 			assertFreshClientIsServed(t, srv.addr)
+
+			// No goroutine outlives its client: with the server still
+			// running, none is left serving a connection.
+			handling := regexp.MustCompile(`08-socketserver\.\(\*Server\)\.handle\(`)
+			deadline := time.Now().Add(wait)
+			for len(serverGoroutines(handling)) > 0 && time.Now().Before(deadline) {
+				runtime.Gosched()
+			}
+			assert.Empty(t, serverGoroutines(handling), "goroutines still serving a client after the resets")
 		})
 	}
 }
@@ -130,6 +141,9 @@ func TestSilentClientIsToldAndClosedAfterIdleTimeout(t *testing.T) {
 		assert.Equal(t, "bye: idle for 100ms, closing\n", string(got))
 		_, err = readFrame(conn)
 		assert.ErrorIs(t, err, io.EOF, "then a clean end of stream")
+		// And a fresh client is still answered.
+		fresh, replies := dialFrames(t, srv.addr)
+		assert.NotEmpty(t, askFrame(t, fresh, replies, "hostname"))
 	})
 }
 
@@ -220,6 +234,49 @@ func TestShutdownSendsEveryClientItsFinalLineAndCleanEOF(t *testing.T) {
 	})
 }
 
+func TestShutdownLosesNoReplyTheServerAlreadyProduced(t *testing.T) {
+	for _, mode := range []string{"concurrent", "sequential"} {
+		t.Run(mode, func(t *testing.T) {
+			args := []string{"-addr", "127.0.0.1:0"}
+			clients := 5
+			if mode == "sequential" {
+				args = append(args, "-sequential")
+				clients = 1
+			}
+			srv := startServer(t, args...)
+			var conns []net.Conn
+			for i := 0; i < clients; i++ {
+				conn, replies := dialLines(t, srv.addr)
+				// The server has produced this reply once its first
+				// byte arrives; the rest is in flight at the stop.
+				_, err := io.WriteString(conn, "answered\n")
+				require.NoError(t, err)
+				first, err := replies.ReadByte()
+				require.NoError(t, err)
+				require.Equal(t, byte('A'), first)
+				// This line goes out just before the stop: the server
+				// may not have read it, and then owes it no reply.
+				_, err = io.WriteString(conn, "late\n")
+				require.NoError(t, err)
+				conns = append(conns, readerConn{conn, replies})
+			}
+			srv.stop()
+			for _, conn := range conns {
+				rest, err := io.ReadAll(conn)
+				require.NoError(t, err, "a clean end of stream, not a reset")
+				// A reply that was produced arrives whole, before the
+				// final line; the late one whole or not at all.
+				assert.Contains(t, []string{
+					"NSWERED\nbye: server shutting down\n",
+					"NSWERED\nLATE\nbye: server shutting down\n",
+				}, string(rest))
+				conn.Close()
+			}
+			require.NoError(t, srv.wait(t))
+		})
+	}
+}
+
 func TestShutdownWaitsNoLongerThanGrace(t *testing.T) {
 	srv := startServer(t, "-addr", "127.0.0.1:0", "-grace", "100ms")
 	// This client sends lines and never reads the replies, until its
@@ -247,6 +304,10 @@ func TestShutdownWaitsNoLongerThanGrace(t *testing.T) {
 	assert.Contains(t, srv.out.String(), "grace period of 100ms over: closed the remaining connections")
 }
 
+// ourCode matches a stack frame in the program's code. In a test binary,
+// a stack names package main by its import path, ".../08-socketserver".
+const ourCode = `08-socketserver\.(\(\*Server\)|\(\*serverConn\)|\(\*cmdHandler\)|upper|run\(|runClient|serveUntilDone|closeGracefully)`
+
 func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 	for _, handler := range []string{"upper", "cmd"} {
 		srv := startServer(t, "-addr", "127.0.0.1:0", "-handler", handler)
@@ -256,23 +317,18 @@ func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			waitForLine(t, srv.out, "connected")
 		}
+		// The check below must be able to see the server's goroutines.
+		require.NotEmpty(t, serverGoroutines(regexp.MustCompile(ourCode)), "the running server's goroutines are not recognised")
 		srv.stop()
 		require.NoError(t, srv.wait(t))
 	}
 
 	// Goroutines end a little after the function that stopped them
 	// returned, so poll until none of ours is left.
-	ours := regexp.MustCompile(`main\.(\(\*Server\)|\(\*serverConn\)|\(\*cmdHandler\)|upper|run\(|runClient|serveUntilDone|closeGracefully)`)
+	ours := regexp.MustCompile(ourCode)
 	deadline := time.Now().Add(wait)
 	for {
-		buf := make([]byte, 1<<20)
-		stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
-		var leaked []string
-		for _, g := range stacks[1:] { // stacks[0] is this test
-			if ours.MatchString(g) {
-				leaked = append(leaked, g)
-			}
-		}
+		leaked := serverGoroutines(ours)
 		if len(leaked) == 0 {
 			return
 		}
@@ -285,6 +341,20 @@ func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 }
 
 // ---- helpers ----
+
+// serverGoroutines returns the stacks of the goroutines, other than the
+// caller's, that have a frame matching ours.
+func serverGoroutines(ours *regexp.Regexp) []string {
+	buf := make([]byte, 1<<20)
+	stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
+	var found []string
+	for _, g := range stacks[1:] { // stacks[0] is the caller
+		if ours.MatchString(g) {
+			found = append(found, g)
+		}
+	}
+	return found
+}
 
 // assertFreshClientIsServed is the check after every attack: a new
 // client still gets its answer.

@@ -1,11 +1,13 @@
 package main
 
-// Random bytes into both parsers: the frame decoder that the cmd client
-// relies on, and the line reader that both handlers rely on. Run them
+// Random bytes into every parser: the frame decoder that the cmd client
+// relies on, the line reader that both handlers rely on, and the cmd
+// handler's allowlist check. Run them
 // longer with
 //
 //	go test -fuzz=FuzzReadFrame ./08-socketserver
 //	go test -fuzz=FuzzReadLine ./08-socketserver
+//	go test -fuzz=FuzzCmdAnswer ./08-socketserver
 //
 // The seed corpus lives in testdata/fuzz/<name>/; plain `go test` runs it.
 
@@ -14,8 +16,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
+	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/stretchr/testify/require"
 )
 
 func FuzzReadFrame(f *testing.F) {
@@ -103,5 +109,38 @@ func FuzzReadLine(f *testing.F) {
 				t.Fatalf("line %q ends before %q", line, rest)
 			}
 		}
+	})
+}
+
+// FuzzCmdAnswer feeds any line to the cmd handler's allowlist check,
+// with a recorder in place of the system. A line is either refused and
+// runs nothing, or runs exactly the allowed program it names, with
+// exactly the words it typed and arguments that program's rule accepts.
+func FuzzCmdAnswer(f *testing.F) {
+	for _, seed := range []string{
+		"", " ", "date", "date -u +%s", "date -s 00:00", "date; rm -rf /",
+		"echo $(whoami) | cat *", "hostname evil", "uptime\x00", "whoami\t-x",
+		"/bin/date", "\u00a0date", "ECHO hi", "echo\r", "sh -c date",
+	} {
+		f.Add(seed)
+	}
+	from := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+	f.Fuzz(func(t *testing.T, line string) {
+		rec := &recorder{out: []byte("ran\n")}
+		h := &cmdHandler{run: rec.run, timeout: wait}
+		reply := string(h.answer(from, line))
+		require.NotEmpty(t, reply, "every line gets a reply")
+
+		calls := rec.calls()
+		if strings.HasPrefix(reply, "refused: ") {
+			require.Empty(t, calls, "a refused line %q must run nothing", line)
+			return
+		}
+		require.Len(t, calls, 1, "%q: got %q", line, reply)
+		require.Equal(t, "ran\n", reply)
+		require.Equal(t, strings.Fields(line), calls[0], "what runs is exactly the words typed")
+		check, ok := allowed[calls[0][0]]
+		require.True(t, ok, "%q is not on the allowlist, yet it ran", calls[0][0])
+		require.NoError(t, check(calls[0][1:]), "arguments the rule refuses ran: %q", calls[0])
 	})
 }

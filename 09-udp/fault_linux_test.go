@@ -1,0 +1,84 @@
+package main
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// On Windows, a UDP socket's ReadFrom fails with WSAECONNRESET after one
+// of its replies met a closed port. Linux reports such errors on an
+// unconnected socket only when IP_RECVERR is on, so this test turns it
+// on for the server's socket (found among this process's descriptors)
+// and makes the failure happen: the server must log it and go on.
+func TestFailedReadIsLoggedAndTheServerGoesOn(t *testing.T) {
+	srv := startServer(t, fixed(demoTime), "-addr", "127.0.0.1:0")
+	port, err := strconv.Atoi(portOf(t, srv.addr))
+	require.NoError(t, err)
+	setRecvErr(t, port)
+
+	// Each client sends a datagram and closes at once, so the reply
+	// usually meets a closed port, and the kernel's ICMP "port
+	// unreachable" becomes the error of the server's next ReadFrom.
+	failed := make(chan struct{})
+	go func() {
+		defer close(failed)
+		// At most 1000 tries: the test's log keeps 4096 lines unread.
+		deadline := time.Now().Add(wait)
+		for i := 0; i < 1000 && !strings.Contains(srv.out.String(), "read failed, going on") && time.Now().Before(deadline); i++ {
+			conn, err := net.DialTimeout("udp", srv.addr, wait)
+			if err != nil {
+				return
+			}
+			conn.Write([]byte("gone before the answer"))
+			conn.Close()
+		}
+	}()
+	select {
+	case <-failed:
+	case <-time.After(2 * wait):
+		t.Fatal("the clients never stopped")
+	}
+	log := srv.out.String()
+	t.Logf("%d datagrams before the failure", strings.Count(log, " sent "))
+	require.Contains(t, log, "read failed, going on: ", "no ReadFrom failed")
+	assert.Contains(t, log, "connection refused")
+
+	// The server goes on: a fresh client gets the time.
+	out, _, err := ask(t, time.Now, "-client", "-addr", srv.addr, "-timeout", "100ms", "-retries", "5")
+	require.NoError(t, err)
+	assert.Equal(t, "2025-03-14T15:09:26Z\n", out)
+}
+
+// setRecvErr turns on IP_RECVERR for the UDP socket of this process that
+// is bound to port.
+func setRecvErr(t *testing.T, port int) {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if typ, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TYPE); err != nil || typ != syscall.SOCK_DGRAM {
+			continue
+		}
+		sa, err := syscall.Getsockname(fd)
+		if err != nil {
+			continue
+		}
+		if in4, ok := sa.(*syscall.SockaddrInet4); ok && in4.Port == port {
+			require.NoError(t, syscall.SetsockoptInt(fd, syscall.SOL_IP, syscall.IP_RECVERR, 1))
+			return
+		}
+	}
+	t.Fatalf("no UDP socket bound to port %d", port)
+}
