@@ -121,7 +121,33 @@ func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
 	srv.out.waitForCount(t, "reset the connection", clients)
 	send(t, steady, "still there?\n")
 	readEcho(t, steady, "still there?\n")
+	// And no goroutine outlives its client: while the server runs on,
+	// only the steady client's goroutine is left.
+	assertHandlerGoroutines(t, 1)
 	assertServesAFreshClient(t, srv.addr)
+}
+
+// assertHandlerGoroutines waits until exactly want goroutines are
+// serving a client, and fails listing them if that does not happen.
+func assertHandlerGoroutines(t testing.TB, want int) {
+	t.Helper()
+	var found []string
+	deadline := time.Now().Add(wait)
+	for {
+		found = found[:0]
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "06-goroutines.(*server).handle(") {
+				found = append(found, g)
+			}
+		}
+		if len(found) == want || time.Now().After(deadline) {
+			break
+		}
+		runtime.Gosched()
+	}
+	assert.Len(t, found, want, "goroutines serving a client:\n%s", strings.Join(found, "\n\n"))
 }
 
 func TestFloodingClientThatNeverReadsDoesNotStallOthers(t *testing.T) {
@@ -736,4 +762,112 @@ func assertTranscript(t testing.TB, name, got string) {
 	}
 	have := strings.Split(ports.ReplaceAllString(strings.TrimSuffix(got, "\n"), "$1:PORT"), "\n")
 	assert.Equal(t, want, have, "README transcript %q differs from the program's output", name)
+}
+
+func TestMemoryStaysFixedWhileAClientStreams8MB(t *testing.T) {
+	srv := startServer(t)
+	conn := dialGreeted(t, srv.addr)
+	const size = 8 << 20
+	data := bytes.Repeat([]byte("x"), size)
+	buf := make([]byte, 64<<10)
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := conn.Write(data)
+		sent <- err
+	}()
+	// Count the x's that come back; the "OK..." markers are not x's.
+	for got := 0; got < size; {
+		n, err := conn.Read(buf)
+		require.NoError(t, err)
+		got += bytes.Count(buf[:n], []byte("x"))
+	}
+	require.NoError(t, <-sent)
+	runtime.ReadMemStats(&after)
+
+	// The connection's goroutine reuses one buffer of 5 + 1024 bytes,
+	// so the whole process allocates far less than the 8 MB that went
+	// through it.
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d bytes while streaming %d", allocated, size)
+	assert.Less(t, allocated, uint64(1<<20), "allocated %d bytes while streaming %d", allocated, size)
+}
+
+func TestMemoryStaysFixedWhileAClientSendsOneByteAtATime(t *testing.T) {
+	srv := startServer(t)
+	conn := dialGreeted(t, srv.addr)
+	const bytesSent = 2000
+	one := []byte("z")
+	reply := make([]byte, len("OK...")+1)
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	// Lock-step: each byte is a Read, a reply and a Write of its own,
+	// the most work per byte a client can cause.
+	for i := 0; i < bytesSent; i++ {
+		_, err := conn.Write(one)
+		require.NoError(t, err)
+		_, err = io.ReadFull(conn, reply)
+		require.NoError(t, err)
+	}
+	runtime.ReadMemStats(&after)
+	require.Equal(t, "OK...z", string(reply))
+
+	// No byte costs the server a new buffer: what the process allocates
+	// is far less than even 100 bytes per byte.
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d bytes for %d one-byte messages", allocated, bytesSent)
+	assert.Less(t, allocated, uint64(100*bytesSent), "allocated %d bytes for %d one-byte messages", allocated, bytesSent)
+}
+
+func TestClientsThatNeverReadHoldAFixedAmountOfMemoryEach(t *testing.T) {
+	srv := startServer(t, "-idle-timeout", "1m")
+	const clients = 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+
+	// Each client sends without reading until a write blocks for
+	// 100 ms: its replies fill every buffer on the way back, the
+	// server's Write blocks, and it stops reading from that client.
+	var wg sync.WaitGroup
+	sentTotal := make(chan int, clients)
+	for i := 0; i < clients; i++ {
+		conn := dialGreeted(t, srv.addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			chunk := make([]byte, 64<<10)
+			sent := 0
+			for {
+				conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+				n, err := conn.Write(chunk)
+				sent += n
+				if err != nil {
+					sentTotal <- sent
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(sentTotal)
+	total := 0
+	for n := range sentTotal {
+		total += n
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+
+	// The kernel's buffers hold the backlog, not the server: the heap
+	// grows by far less than what the clients pushed at it.
+	grown := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("%d clients sent %d bytes; heap in use grew by %d bytes", clients, total, grown)
+	assert.Less(t, grown, int64(clients*64<<10), "heap grew by %d bytes for %d clients", grown, clients)
+	assert.Greater(t, total, clients*64<<10, "each client got more than 64 KiB in before its writes blocked")
+	srv.out.waitForCount(t, "connected", clients)
 }
