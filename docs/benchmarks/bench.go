@@ -1,0 +1,618 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// server is one architecture under test.
+type server struct {
+	name     string   // the row's label, e.g. "07 epoll"
+	kind     string   // "go", "python" or "external"
+	argv     []string // its whole command line, listening on port 0
+	protocol string   // "ok": 05-07's greeting and OK...+chunk; "upper": 08's lines
+	// sequential servers serve one connection at a time: the others wait
+	// in the kernel's backlog, so they hold no idle connections.
+	sequential bool
+	maxMessage int // the largest message its protocol takes (0: no limit)
+}
+
+// cell is one measurement: a server under one load.
+type cell struct {
+	server    string
+	conns     int
+	size      int
+	messages  int     // round trips per connection
+	requests  int     // round trips completed
+	rps       float64 // requests per second
+	p50, p99  time.Duration
+	cpuPerReq time.Duration // server CPU time per request
+	peakRSS   int64         // bytes
+	note      string        // why there are no figures (skipped or failed)
+	// With repeated runs (the targets): how many succeeded and failed.
+	runs, failed int
+}
+
+// idle is the memory held per idle connection.
+type idle struct {
+	server   string
+	conns    int
+	rss0     int64   // resident memory with no client
+	rssN     int64   // with conns idle clients
+	idleCPU  float64 // share of one core used while they sit idle
+	perConn  float64 // bytes per idle connection
+	note     string
+	duration time.Duration
+}
+
+// plan is what a run measures.
+type plan struct {
+	conns     []int
+	sizes     []int
+	requests  int // round trips per cell (fewer for 16 KiB and one client)
+	targetReq int // round trips per cell of the targets, which need precision
+	idleConns int
+	timeout   time.Duration // per cell
+	reps      int           // repetitions of the target cells
+	// pythonSizes are the message sizes the Python servers are measured
+	// at: all of them would double the run's time.
+	pythonSizes []int
+}
+
+func fullPlan() plan {
+	return plan{
+		conns: []int{1, 10, 100, 1000, 10000}, sizes: []int{64, 1024, 16384},
+		requests: 10000, targetReq: 30000, idleConns: 10000, timeout: 2 * time.Minute, reps: 3,
+		pythonSizes: []int{64},
+	}
+}
+
+func quickPlan() plan {
+	return plan{
+		conns: []int{1, 100}, sizes: []int{64},
+		requests: 1000, targetReq: 2000, idleConns: 200, timeout: 20 * time.Second, reps: 1,
+		pythonSizes: []int{64},
+	}
+}
+
+// messagesFor spreads a cell's requests over its connections, at least
+// two round trips each. Bigger messages get fewer requests, so every cell
+// takes a few seconds at most.
+func (p plan) messagesFor(conns, size int) int {
+	total := p.requests
+	if size > 4096 {
+		total /= 4
+	}
+	if conns == 1 {
+		// One client waits for every reply: the slowest cell per request.
+		total /= 3
+	}
+	return max(2, (total+conns-1)/conns)
+}
+
+// env is what every measurement needs: where the binaries are and how to
+// pin processes to cores.
+type env struct {
+	loadgen   string   // 07-select, whose -client -conns mode is the load
+	self      string   // this program, whose -load-upper is 08's load
+	serverPin []string // e.g. taskset -c 0
+	clientPin []string // e.g. taskset -c 1
+	pinned    bool
+	pinNote   string
+	progress  io.Writer
+}
+
+func bench(ctx context.Context, root string, o options, stdout io.Writer) error {
+	started := time.Now()
+	p := fullPlan()
+	if o.quick {
+		p = quickPlan()
+	}
+	tmp, err := os.MkdirTemp("", "socketsteps-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	// Build each server once; every cell starts a fresh process.
+	fmt.Fprintln(stdout, "building the servers")
+	bins := map[string]string{}
+	for _, lesson := range []string{"05-loop", "06-goroutines", "07-select", "08-socketserver"} {
+		bin := filepath.Join(tmp, lesson)
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./"+lesson)
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./%s: %v\n%s", lesson, err, out)
+		}
+		bins[lesson] = bin
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	e := env{loadgen: bins["07-select"], self: self, progress: stdout}
+	if _, err := exec.LookPath("taskset"); err == nil && runtime.NumCPU() >= 2 {
+		e.serverPin, e.clientPin, e.pinned = []string{"taskset", "-c", "0"}, []string{"taskset", "-c", "1"}, true
+		e.pinNote = "server pinned to core 0 and client to core 1 with `taskset`"
+	} else {
+		e.pinNote = "server and client not pinned (no `taskset`, or fewer than two cores)"
+	}
+
+	m := machine()
+	m.load0 = loadAverage()
+	res := results{machine: m, plan: p, pinNote: e.pinNote, quick: o.quick}
+	servers := goServers(bins)
+	if o.python {
+		py, note := pythonServers(root)
+		servers = append(servers, py...)
+		if note != "" {
+			fmt.Fprintln(stdout, note)
+		}
+	}
+	var external *server
+	if o.compare != "" {
+		abs, err := filepath.Abs(o.compare)
+		if err != nil {
+			return err
+		}
+		external = &server{name: "C epoll (reference)", kind: "external", argv: []string{abs, "0"}, protocol: "ok"}
+		servers = append(servers, *external)
+		res.reference = external.name
+	}
+	if o.only != "" {
+		var keep []server
+		for _, s := range servers {
+			if strings.Contains(s.name, o.only) {
+				keep = append(keep, s)
+			}
+		}
+		servers = keep
+	}
+
+	// The grid.
+	for _, size := range p.sizes {
+		for _, s := range servers {
+			if s.kind == "python" && !slices.Contains(p.pythonSizes, size) {
+				continue
+			}
+			for _, n := range p.conns {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				c := e.runCell(ctx, s, n, size, p.messagesFor(n, size), p.timeout)
+				res.cells = append(res.cells, c)
+				fmt.Fprintf(stdout, "[%s] %s\n", elapsedSince(started), c.summary())
+			}
+		}
+	}
+
+	// Memory per idle connection.
+	for _, s := range servers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r := e.measureIdle(ctx, s, p.idleConns)
+		res.idle = append(res.idle, r)
+		fmt.Fprintf(stdout, "[%s] %s\n", elapsedSince(started), r.summary())
+	}
+
+	// The targets of issue 8 compare with the external reference server
+	// at 50 and 1,000 connections and 64-byte messages; these cells are
+	// repeated and each measure's median kept, because one run is noisy.
+	if external != nil {
+		for _, n := range []int{50, 1000} {
+			for _, s := range servers {
+				if !isTargetServer(s) {
+					continue
+				}
+				var reps []cell
+				for i := 0; i < p.reps; i++ {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					c := e.runCell(ctx, s, n, 64, max(2, p.targetReq/n), p.timeout)
+					fmt.Fprintf(stdout, "[%s] target run %d/%d: %s\n", elapsedSince(started), i+1, p.reps, c.summary())
+					reps = append(reps, c)
+				}
+				res.targetCells = append(res.targetCells, median(reps))
+			}
+		}
+	}
+
+	m.load1 = loadAverage()
+	res.machine = m
+	res.took = time.Since(started)
+	return res.write(o, stdout)
+}
+
+// isTargetServer says whether a server takes part in issue 8's targets.
+func isTargetServer(s server) bool {
+	switch s.name {
+	case "06 goroutines", "07 poll", "07 epoll":
+		return true
+	}
+	return s.kind == "external"
+}
+
+// goServers are the lessons' servers, each with room for 10,000 clients
+// and an idle timeout longer than any cell.
+func goServers(bins map[string]string) []server {
+	common := []string{"-addr", "127.0.0.1:0", "-max-conns", "20000", "-idle-timeout", "10m", "-grace", "1s"}
+	with := func(bin string, extra ...string) []string {
+		return append(append([]string{bin}, common...), extra...)
+	}
+	return []server{
+		{name: "05 loop", kind: "go", argv: with(bins["05-loop"]), protocol: "ok", sequential: true},
+		{name: "06 goroutines", kind: "go", argv: with(bins["06-goroutines"]), protocol: "ok"},
+		{name: "07 poll", kind: "go", argv: with(bins["07-select"], "-poller", "poll"), protocol: "ok"},
+		{name: "07 epoll", kind: "go", argv: with(bins["07-select"], "-poller", "epoll"), protocol: "ok"},
+		{name: "08 sequential", kind: "go", argv: with(bins["08-socketserver"], "-sequential"), protocol: "upper", sequential: true, maxMessage: 4096},
+		{name: "08 concurrent", kind: "go", argv: with(bins["08-socketserver"]), protocol: "upper", maxMessage: 4096},
+	}
+}
+
+// pythonServers are the articles' designs, rewritten in Python 3. They
+// are skipped, with the reason, when python3 is not installed.
+func pythonServers(root string) ([]server, string) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		return nil, "python3 not found: skipping the Python servers"
+	}
+	// Version managers (pyenv) put a shell script first in PATH; start
+	// the interpreter itself, so each cell does not pay for the script.
+	if out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output(); err == nil && strings.TrimSpace(string(out)) != "" {
+		py = strings.TrimSpace(string(out))
+	}
+	dir := filepath.Join(root, "docs", "benchmarks", "python")
+	mk := func(name, file string) server {
+		return server{name: name, kind: "python", argv: []string{py, filepath.Join(dir, file), "0"}, protocol: "ok"}
+	}
+	return []server{
+		mk("py threads", "threads.py"),
+		mk("py selectors", "selectors_loop.py"),
+		mk("py busy loop", "busy_loop.py"),
+	}, ""
+}
+
+// runCell starts s fresh, runs the load against it and reads what the
+// server spent.
+func (e env) runCell(ctx context.Context, s server, conns, size, messages int, timeout time.Duration) cell {
+	c := cell{server: s.name, conns: conns, size: size, messages: messages}
+	if s.maxMessage > 0 && size > s.maxMessage {
+		c.note = fmt.Sprintf("skipped: its protocol takes lines of at most %d bytes", s.maxMessage)
+		return c
+	}
+	if backlog := listenBacklog(); s.sequential && conns > backlog {
+		c.note = fmt.Sprintf("skipped: %d clients at once overflow the listen backlog (%d here) of a server that takes one at a time; the kernel drops the extra handshakes and the clients retry with back-off of up to a minute, so TCP's retry timers, not the server, would set the figures", conns, backlog)
+		return c
+	}
+	proc, err := startProcess(ctx, append(append([]string{}, e.serverPin...), s.argv...))
+	if err != nil {
+		c.note = "failed: " + err.Error()
+		return c
+	}
+	defer proc.stop()
+	pid := proc.cmd.Process.Pid
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		c.note = "failed: " + err.Error()
+		return c
+	}
+
+	var argv []string
+	switch s.protocol {
+	case "ok":
+		argv = []string{e.loadgen, "-client", "-addr", proc.addr, "-idle-timeout", "1m"}
+	case "upper":
+		argv = []string{e.self, "-load-upper", "-addr", proc.addr}
+	}
+	argv = append(argv, "-conns", strconv.Itoa(conns), "-messages", strconv.Itoa(messages), "-size", strconv.Itoa(size))
+	argv = append(append([]string{}, e.clientPin...), argv...)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := exec.CommandContext(cctx, argv[0], argv[1:]...)
+	var out bytes.Buffer
+	errOut := &tailBuffer{max: 1024}
+	client.Stdout, client.Stderr = &out, errOut
+	err = client.Run()
+
+	cpu1, cerr := cpuTime(pid)
+	hwm, herr := memory(pid, "VmHWM")
+	switch {
+	case cctx.Err() == context.DeadlineExceeded:
+		c.note = fmt.Sprintf("did not finish in %v", timeout)
+		return c
+	case err != nil:
+		c.note = fmt.Sprintf("failed: client: %v: %s", err, errOut)
+		if proc.exited() {
+			c.note += fmt.Sprintf("; server exited: %v: %s", proc.err, proc.stderr)
+		}
+		return c
+	case cerr != nil || herr != nil:
+		c.note = fmt.Sprintf("failed: reading /proc: %v", errors.Join(cerr, herr))
+		return c
+	}
+	sum, err := parseSummary(lastLine(out.String()))
+	if err != nil {
+		c.note = "failed: " + err.Error()
+		return c
+	}
+	c.requests, c.rps, c.p50, c.p99 = sum.requests, sum.rps, sum.p50, sum.p99
+	if c.requests > 0 {
+		c.cpuPerReq = (cpu1 - cpu0) / time.Duration(c.requests)
+	}
+	c.peakRSS = hwm
+	return c
+}
+
+// listenBacklog is the kernel's cap on a listener's queue of connections
+// not yet accepted (Go asks for this cap). It is 4096 on recent Linux.
+func listenBacklog() int {
+	data, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return 4096
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 4096
+	}
+	return n
+}
+
+// measureIdle compares the server's resident memory with no client and
+// with n connected clients that have each made one round trip and then
+// sit idle, and how much CPU the server uses meanwhile.
+func (e env) measureIdle(ctx context.Context, s server, n int) idle {
+	r := idle{server: s.name, conns: n}
+	if s.sequential {
+		r.note = "n/a: serves one client at a time; the others wait in the kernel's backlog, not in the server"
+		return r
+	}
+	start := time.Now()
+	proc, err := startProcess(ctx, append(append([]string{}, e.serverPin...), s.argv...))
+	if err != nil {
+		r.note = "failed: " + err.Error()
+		return r
+	}
+	defer proc.stop()
+	pid := proc.cmd.Process.Pid
+	if r.rss0, err = memory(pid, "VmRSS"); err != nil {
+		r.note = "failed: " + err.Error()
+		return r
+	}
+
+	// A server that takes clients slowly (the busy loop accepts one per
+	// pass over all the others) gets a minute, not forever.
+	const limit = time.Minute
+	octx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	conns, err := openIdle(octx, proc.addr, s.protocol, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	switch {
+	case octx.Err() == context.DeadlineExceeded && ctx.Err() == nil:
+		r.note = fmt.Sprintf("gave up: %d of %d clients taken in after %v", len(conns), n, limit)
+		return r
+	case err != nil:
+		r.note = fmt.Sprintf("failed after %d connections: %v", len(conns), err)
+		return r
+	}
+	rssN, err1 := memory(pid, "VmRSS")
+	cpu0, err2 := cpuTime(pid)
+	// Idle CPU: what the server burns in one second in which none of its
+	// clients says anything.
+	wait := time.NewTimer(time.Second)
+	select {
+	case <-ctx.Done():
+		wait.Stop()
+		r.note = "interrupted"
+		return r
+	case <-wait.C:
+	}
+	cpu1, err3 := cpuTime(pid)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		r.note = "failed: " + err.Error()
+		return r
+	}
+	r.rssN = rssN
+	r.perConn = float64(rssN-r.rss0) / float64(n)
+	r.idleCPU = float64(cpu1-cpu0) / float64(time.Second)
+	r.duration = time.Since(start)
+	return r
+}
+
+// openIdle opens n connections to addr, makes one round trip on each so
+// the server has really taken it in, and returns them open. At most 200
+// handshakes are in flight at once, so the backlog never overflows.
+func openIdle(ctx context.Context, addr, protocol string, n int) ([]net.Conn, error) {
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		first error
+		wg    sync.WaitGroup
+	)
+	slots := make(chan struct{}, 200)
+	for i := 0; i < n; i++ {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed || ctx.Err() != nil {
+			break
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			c, err := roundTrip(ctx, addr, protocol)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				return
+			}
+			conns = append(conns, c)
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return conns, first
+}
+
+// roundTrip connects and makes one request/reply exchange in the
+// server's protocol.
+func roundTrip(ctx context.Context, addr, protocol string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	r := bufio.NewReader(c)
+	if protocol == "ok" {
+		if _, err := r.ReadString('\n'); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("greeting: %w", err)
+		}
+	}
+	if _, err := io.WriteString(c, "ping\n"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	// "OK...ping\n" or "PING\n": either way the reply ends the line.
+	if _, err := r.ReadString('\n'); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("reply: %w", err)
+	}
+	c.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// summary is the load generator's last line, for example
+// "conns=10 messages=100 requests=1000 seconds=0.052 rps=19230 p50=48us p99=95us".
+type summary struct {
+	requests int
+	rps      float64
+	p50, p99 time.Duration
+}
+
+func parseSummary(line string) (summary, error) {
+	var s summary
+	fields := map[string]string{}
+	for _, f := range strings.Fields(line) {
+		k, v, ok := strings.Cut(f, "=")
+		if ok {
+			fields[k] = v
+		}
+	}
+	var errs []error
+	num := func(key, unit string) float64 {
+		v, ok := fields[key]
+		if !ok {
+			errs = append(errs, fmt.Errorf("no %s=", key))
+			return 0
+		}
+		x, err := strconv.ParseFloat(strings.TrimSuffix(v, unit), 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q is not a number", key, v))
+		}
+		return x
+	}
+	s.requests = int(num("requests", ""))
+	s.rps = num("rps", "")
+	s.p50 = time.Duration(num("p50", "us")) * time.Microsecond
+	s.p99 = time.Duration(num("p99", "us")) * time.Microsecond
+	if len(errs) > 0 {
+		return summary{}, fmt.Errorf("load generator summary %q: %w", line, errors.Join(errs...))
+	}
+	return s, nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// median summarises repeated runs of one cell: each measure (requests/s,
+// p50, p99, CPU per request, peak memory) is the median of that measure
+// over the runs that succeeded, taken on its own, so one run's odd p99
+// does not ride along with another measure's median run. Failed runs are
+// left out and counted; if every run failed, the first failure is kept.
+func median(cells []cell) cell {
+	var ok []cell
+	for _, c := range cells {
+		if c.note == "" {
+			ok = append(ok, c)
+		}
+	}
+	if len(ok) == 0 {
+		if len(cells) == 0 {
+			return cell{note: "failed: no runs"}
+		}
+		return cells[0]
+	}
+	m := ok[0]
+	m.runs, m.failed = len(ok), len(cells)-len(ok)
+	m.requests = int(medianOf(ok, func(c cell) float64 { return float64(c.requests) }))
+	m.rps = medianOf(ok, func(c cell) float64 { return c.rps })
+	m.p50 = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.p50) }))
+	m.p99 = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.p99) }))
+	m.cpuPerReq = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.cpuPerReq) }))
+	m.peakRSS = int64(medianOf(ok, func(c cell) float64 { return float64(c.peakRSS) }))
+	return m
+}
+
+// medianOf is the median of one measure over cells: the middle value,
+// or the mean of the two middle values of an even count.
+func medianOf(cells []cell, measure func(cell) float64) float64 {
+	xs := make([]float64, len(cells))
+	for i, c := range cells {
+		xs[i] = measure(c)
+	}
+	sort.Float64s(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+func (c cell) summary() string {
+	if c.note != "" {
+		return fmt.Sprintf("%-20s conns=%-5d size=%-5d %s", c.server, c.conns, c.size, c.note)
+	}
+	return fmt.Sprintf("%-20s conns=%-5d size=%-5d rps=%.0f p50=%v p99=%v cpu/req=%v peakRSS=%s",
+		c.server, c.conns, c.size, c.rps, c.p50, c.p99, c.cpuPerReq, bytesString(c.peakRSS))
+}
+
+func (r idle) summary() string {
+	if r.note != "" {
+		return fmt.Sprintf("%-20s idle x%d: %s", r.server, r.conns, r.note)
+	}
+	return fmt.Sprintf("%-20s idle x%d: %.0f B/conn (rss %s -> %s), idle CPU %.0f%%",
+		r.server, r.conns, r.perConn, bytesString(r.rss0), bytesString(r.rssN), 100*r.idleCPU)
+}
