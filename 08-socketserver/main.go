@@ -390,8 +390,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close stops accepting and closes every connection at once, without
 // waiting: Python's server_close.
 func (s *Server) Close() error {
-	s.beginClose()
-	s.closeConns()
+	// The connections are closed in the same step that marks the server
+	// closing: a handler that saw "closing" first would say goodbye,
+	// and Close promises no farewell.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.markClosingLocked()
+	for conn := range s.conns {
+		conn.Close()
+	}
 	return nil
 }
 
@@ -400,8 +407,18 @@ func (s *Server) Close() error {
 func (s *Server) beginClose() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.markClosingLocked() {
+		for conn := range s.conns {
+			conn.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+// markClosingLocked marks the server as closing and closes its
+// listeners, once; it reports whether this call did it.
+func (s *Server) markClosingLocked() bool {
 	if s.closing {
-		return
+		return false
 	}
 	s.closing = true
 	s.initLocked()
@@ -409,9 +426,7 @@ func (s *Server) beginClose() {
 	for ln := range s.listeners {
 		ln.Close()
 	}
-	for conn := range s.conns {
-		conn.SetReadDeadline(time.Now())
-	}
+	return true
 }
 
 func (s *Server) closeConns() {
