@@ -258,3 +258,17 @@ func TestWorkshopListsEveryExerciseWithAPlatformLimit(t *testing.T) {
 			map[bool]string{true: "lists", false: "does not list"}[listed[dir]])
 	}
 }
+
+func TestEveryLessonReadmeLinksEachOfItsExercises(t *testing.T) {
+	root := repoRoot(t)
+	dirs, err := filepath.Glob(filepath.Join(root, "[0-9][0-9]-*", "exercise-*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, dirs)
+	for _, dir := range dirs {
+		lesson := filepath.Dir(dir)
+		readme, err := os.ReadFile(filepath.Join(lesson, "README.md"))
+		require.NoError(t, err)
+		link := "](" + filepath.Base(dir) + "/)"
+		assert.Contains(t, string(readme), link, "%s/README.md should link its exercise %s", filepath.Base(lesson), filepath.Base(dir))
+	}
+}
