@@ -140,9 +140,15 @@ func (s *server) serve(ctx context.Context, addr string, maxConns int) error {
 	return nil
 }
 
+// tcpAcceptor is what the accept loop needs from a listener.
+// *net.TCPListener has it; so can a test's stand-in that fails on purpose.
+type tcpAcceptor interface {
+	AcceptTCP() (*net.TCPConn, error)
+}
+
 // acceptLoop hands each new connection to its own goroutine. It returns
 // only when the listener is closed.
-func (s *server) acceptLoop(ctx context.Context, ln *net.TCPListener, maxConns int) {
+func (s *server) acceptLoop(ctx context.Context, ln tcpAcceptor, maxConns int) {
 	// slots is a semaphore: a goroutine takes a slot before Accept and
 	// gives it back when its client leaves. With every slot taken the
 	// loop does not call Accept, so new clients wait in the kernel's

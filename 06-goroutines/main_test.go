@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"os/exec"
@@ -870,4 +871,54 @@ func TestClientsThatNeverReadHoldAFixedAmountOfMemoryEach(t *testing.T) {
 	assert.Less(t, grown, int64(clients*64<<10), "heap grew by %d bytes for %d clients", grown, clients)
 	assert.Greater(t, total, clients*64<<10, "each client got more than 64 KiB in before its writes blocked")
 	srv.out.waitForCount(t, "connected", clients)
+}
+
+// abortingListener fails its first Accepts the way a kernel reports a
+// client that gave up while still in the backlog (ECONNABORTED), then
+// accepts for real. Go's own Accept retries that error on Linux, so a
+// test has to stand in for the kernel to reach the loop's handling.
+type abortingListener struct {
+	*net.TCPListener
+	mu     sync.Mutex
+	aborts int
+}
+
+func (l *abortingListener) AcceptTCP() (*net.TCPConn, error) {
+	l.mu.Lock()
+	if l.aborts > 0 {
+		l.aborts--
+		l.mu.Unlock()
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(),
+			Err: os.NewSyscallError("accept", syscall.ECONNABORTED)}
+	}
+	l.mu.Unlock()
+	return l.TCPListener.AcceptTCP()
+}
+
+func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	out := newLines()
+	srv := &server{idle: wait, grace: wait, log: log.New(out, "", 0), conns: make(map[*net.TCPConn]struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.acceptLoop(ctx, &abortingListener{TCPListener: ln.(*net.TCPListener), aborts: 3}, 10)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		select {
+		case <-done:
+		case <-time.After(wait):
+			t.Error("the accept loop did not end when its listener closed")
+		}
+		srv.shutdown()
+	})
+
+	// Three failed Accepts, then this client is served as usual.
+	dialGreeted(t, ln.Addr().String())
+	assert.Equal(t, 1, out.count("accept failed"), "one line for the streak, not one per failure:\n%s", out.String())
+	assert.Equal(t, 1, out.count("accepting again after 3 failed attempts"), out.String())
 }
