@@ -107,7 +107,13 @@ func serve(ctx context.Context, addr string, cfg config, stdout io.Writer) error
 	defer ln.Close()
 	// Print the real address: with port 0 the kernel chose the port.
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
+	return acceptLoop(ctx, ln, cfg, stdout)
+}
 
+// acceptLoop serves the clients of ln one after another until ctx is
+// cancelled. It is separate from serve only so that a test can hand it
+// a listener that fails the way a kernel can.
+func acceptLoop(ctx context.Context, ln net.Listener, cfg config, stdout io.Writer) error {
 	// Ctrl+C closes the listener, which wakes a blocked Accept. Clients
 	// still waiting in the backlog were never accepted: the kernel resets
 	// them when the listener closes.

@@ -1060,3 +1060,54 @@ func countProgramGoroutines() int {
 	}
 	return len(strings.Split(stacks, "\n\n"))
 }
+
+// abortingListener fails its first Accepts the way a kernel reports a
+// client that gave up while still in the backlog (ECONNABORTED), then
+// accepts for real. Go's own Accept retries that error on Linux, so a
+// test has to stand in for the kernel to reach the loop's handling.
+type abortingListener struct {
+	net.Listener
+	mu     sync.Mutex
+	aborts int
+}
+
+func (l *abortingListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if l.aborts > 0 {
+		l.aborts--
+		l.mu.Unlock()
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(),
+			Err: os.NewSyscallError("accept", syscall.ECONNABORTED)}
+	}
+	l.mu.Unlock()
+	return l.Listener.Accept()
+}
+
+func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	out := newLines()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- acceptLoop(ctx, &abortingListener{Listener: ln, aborts: 3}, config{idle: wait, grace: wait}, out)
+	}()
+
+	// Three failed Accepts, then this client is served as usual.
+	c := connect(t, ln.Addr().String())
+	c.greeted()
+	assert.Equal(t, "OK...hello\n", c.ask("hello\n"))
+	c.leave()
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "a client that gave up is no reason to stop")
+	case <-time.After(wait):
+		t.Fatal("the accept loop did not stop")
+	}
+	log := out.String()
+	assert.Equal(t, 1, strings.Count(log, "accept failed, retrying with back-off"), "one line for the streak:\n%s", log)
+	assert.Equal(t, 1, strings.Count(log, "accepting again after 3 failed attempts"), log)
+}
