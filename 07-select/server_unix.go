@@ -60,7 +60,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	l := &eventLoop{
 		cfg: cfg, out: stdout, p: p, lfd: lfd, wake: wake,
 		conns: map[int]*conn{}, byAge: list.New(), draining: list.New(),
-		buf: make([]byte, chunkSize),
+		buf: append([]byte(marker), make([]byte, chunkSize)...),
 	}
 	lfd = -1 // the loop owns it now
 	return l.run()
@@ -155,9 +155,13 @@ type eventLoop struct {
 	byAge *list.List
 	// draining holds connections whose write side is shut, oldest first.
 	draining *list.List
-	// buf is the one read buffer all connections share: a chunk is
-	// copied into the client's replies at once.
+	// buf is the one buffer all connections share: "OK..." followed by
+	// room for one read, so a reply is written straight from it.
 	buf []byte
+	// now is the time the loop last looked at the clock: before and
+	// after each wait. Idle timeouts are counted in seconds; reading
+	// the clock for every message would cost more than it tells.
+	now time.Time
 
 	accepting bool          // the listener is in the poller
 	retryAt   time.Time     // after EMFILE: when to try accepting again
@@ -178,7 +182,8 @@ func (l *eventLoop) run() error {
 	}
 	l.setAccepting(true)
 	for {
-		now := time.Now()
+		l.now = time.Now()
+		now := l.now
 		l.expireIdle(now)
 		if !l.retryAt.IsZero() && !now.Before(l.retryAt) {
 			l.retryAt = time.Time{}
@@ -191,6 +196,7 @@ func (l *eventLoop) run() error {
 		}
 
 		ready, err := l.p.wait(l.timeout(now))
+		l.now = time.Now()
 		if err != nil {
 			l.closeRemaining()
 			return err
@@ -201,7 +207,7 @@ func (l *eventLoop) run() error {
 				// Only a byte in the pipe means "stop"; readiness alone
 				// may be spurious (the busy loop reports it every time).
 				if l.wake.drain() {
-					l.beginShutdown(time.Now())
+					l.beginShutdown(l.now)
 				}
 			case ev.fd == l.lfd && l.accepting:
 				if err := l.accept(); err != nil {
@@ -233,9 +239,9 @@ func (l *eventLoop) serveReady(ev event) {
 	}
 }
 
-// read takes one chunk from the client and queues the reply.
+// read takes one chunk from the client and sends the reply.
 func (l *eventLoop) read(c *conn) {
-	n, err := retryEINTR(func() (int, error) { return unix.Read(c.fd, l.buf) })
+	n, err := retryEINTR(func() (int, error) { return unix.Read(c.fd, l.buf[len(marker):]) })
 	switch {
 	case err == unix.EAGAIN:
 		return // nothing there after all
@@ -258,8 +264,19 @@ func (l *eventLoop) read(c *conn) {
 		return
 	}
 	l.touch(c)
-	c.out = append(c.out, marker...)
-	c.out = append(c.out, l.buf[:n]...)
+	reply := l.buf[:len(marker)+n]
+	if len(c.out) == 0 {
+		// Nothing queued before it, so the reply may go out at once,
+		// straight from the shared buffer. Usually the kernel takes it
+		// all and nothing is copied; what it leaves is queued below.
+		sent, err := retryEINTR(func() (int, error) { return unix.Write(c.fd, reply) })
+		if err != nil && err != unix.EAGAIN {
+			l.drop(c, err)
+			return
+		}
+		reply = reply[sent:]
+	}
+	c.out = append(c.out, reply...)
 	if len(c.out) >= maxPending && !c.paused {
 		// The client sends faster than it reads its replies. Stop
 		// reading it until they drain: its own kernel buffers fill
@@ -342,7 +359,7 @@ func (l *eventLoop) touch(c *conn) {
 	if c.shut {
 		return // on the draining list, with its own deadline
 	}
-	c.lastActive = time.Now()
+	c.lastActive = l.now
 	l.byAge.MoveToFront(c.age)
 }
 
