@@ -42,8 +42,11 @@ type cell struct {
 	rps       float64 // requests per second
 	p50, p99  time.Duration
 	cpuPerReq time.Duration // server CPU time per request
-	peakRSS   int64         // bytes
-	note      string        // why there are no figures (skipped or failed)
+	// switchesPerReq is how often, per request, the kernel took the
+	// server's threads off the CPU.
+	switchesPerReq float64
+	peakRSS        int64  // bytes
+	note           string // why there are no figures (skipped or failed)
 	// With repeated runs (the targets): how many succeeded and failed.
 	runs, failed int
 }
@@ -309,7 +312,8 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 	defer proc.stop()
 	pid := proc.cmd.Process.Pid
 	cpu0, err := cpuTime(pid)
-	if err != nil {
+	sw0, serr := contextSwitches(pid)
+	if err := errors.Join(err, serr); err != nil {
 		c.note = "failed: " + err.Error()
 		return c
 	}
@@ -332,6 +336,7 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 	err = client.Run()
 
 	cpu1, cerr := cpuTime(pid)
+	sw1, serr := contextSwitches(pid)
 	hwm, herr := memory(pid, "VmHWM")
 	switch {
 	case cctx.Err() == context.DeadlineExceeded:
@@ -343,8 +348,8 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 			c.note += fmt.Sprintf("; server exited: %v: %s", proc.err, proc.stderr)
 		}
 		return c
-	case cerr != nil || herr != nil:
-		c.note = fmt.Sprintf("failed: reading /proc: %v", errors.Join(cerr, herr))
+	case cerr != nil || serr != nil || herr != nil:
+		c.note = fmt.Sprintf("failed: reading /proc: %v", errors.Join(cerr, serr, herr))
 		return c
 	}
 	sum, err := parseSummary(lastLine(out.String()))
@@ -355,6 +360,7 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 	c.requests, c.rps, c.p50, c.p99 = sum.requests, sum.rps, sum.p50, sum.p99
 	if c.requests > 0 {
 		c.cpuPerReq = (cpu1 - cpu0) / time.Duration(c.requests)
+		c.switchesPerReq = float64(sw1-sw0) / float64(c.requests)
 	}
 	c.peakRSS = hwm
 	return c
@@ -582,6 +588,7 @@ func median(cells []cell) cell {
 	m.p50 = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.p50) }))
 	m.p99 = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.p99) }))
 	m.cpuPerReq = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.cpuPerReq) }))
+	m.switchesPerReq = medianOf(ok, func(c cell) float64 { return c.switchesPerReq })
 	m.peakRSS = int64(medianOf(ok, func(c cell) float64 { return float64(c.peakRSS) }))
 	return m
 }
@@ -605,8 +612,8 @@ func (c cell) summary() string {
 	if c.note != "" {
 		return fmt.Sprintf("%-20s conns=%-5d size=%-5d %s", c.server, c.conns, c.size, c.note)
 	}
-	return fmt.Sprintf("%-20s conns=%-5d size=%-5d rps=%.0f p50=%v p99=%v cpu/req=%v peakRSS=%s",
-		c.server, c.conns, c.size, c.rps, c.p50, c.p99, c.cpuPerReq, bytesString(c.peakRSS))
+	return fmt.Sprintf("%-20s conns=%-5d size=%-5d rps=%.0f p50=%v p99=%v cpu/req=%v switches/req=%.2f peakRSS=%s",
+		c.server, c.conns, c.size, c.rps, c.p50, c.p99, c.cpuPerReq, c.switchesPerReq, bytesString(c.peakRSS))
 }
 
 func (r idle) summary() string {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +53,32 @@ func TestStatusCountersAreReadInBytes(t *testing.T) {
 	assert.Equal(t, int64(4096*1024), rss)
 	_, err = parseStatusKB(status, "VmSwap")
 	assert.Error(t, err)
+}
+
+func TestContextSwitchesAddTheVoluntaryAndTheForcedOnes(t *testing.T) {
+	status := "Name:\tserver\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n"
+	n, err := parseSwitches(status)
+	require.NoError(t, err)
+	assert.Equal(t, int64(127), n)
+	_, err = parseSwitches("Name:\tserver\nvoluntary_ctxt_switches:\t120\n")
+	assert.Error(t, err, "one of the two counts is missing")
+}
+
+func TestEverySleepOfAThreadCountsAsAContextSwitch(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc on this system: the driver reports context switches only on Linux")
+	}
+	before, err := contextSwitches(os.Getpid())
+	require.NoError(t, err)
+	// Each nanosleep puts this thread to sleep, which the kernel counts
+	// as a voluntary switch, whichever thread of the process it is.
+	for i := 0; i < 10; i++ {
+		ts := syscall.NsecToTimespec(int64(time.Millisecond))
+		require.NoError(t, syscall.Nanosleep(&ts, nil))
+	}
+	after, err := contextSwitches(os.Getpid())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, after-before, int64(10))
 }
 
 func TestOwnProcessCountersCanBeRead(t *testing.T) {
@@ -126,6 +153,7 @@ func TestUpperLoadClientFailsWhenTheServerHangsUp(t *testing.T) {
 func sampleResults() results {
 	return results{
 		plan:      plan{sizes: []int{64}, reps: 3},
+		machine:   machineInfo{syscall: 980 * time.Nanosecond},
 		pinNote:   "pinned",
 		reference: "C epoll (reference)",
 		cells: []cell{
@@ -134,9 +162,9 @@ func sampleResults() results {
 			{server: "07 epoll", conns: 10000, size: 64, messages: 2, note: "did not finish in 2m0s"},
 		},
 		targetCells: []cell{
-			{server: "06 goroutines", conns: 50, size: 64, cpuPerReq: 11 * time.Microsecond, p99: time.Millisecond},
-			{server: "07 epoll", conns: 50, size: 64, cpuPerReq: 12 * time.Microsecond, p99: time.Millisecond},
-			{server: "C epoll (reference)", conns: 50, size: 64, cpuPerReq: 10 * time.Microsecond, p99: time.Millisecond},
+			{server: "06 goroutines", conns: 50, size: 64, cpuPerReq: 11 * time.Microsecond, switchesPerReq: 0.125, p99: time.Millisecond},
+			{server: "07 epoll", conns: 50, size: 64, cpuPerReq: 12 * time.Microsecond, switchesPerReq: 0.2, p99: time.Millisecond},
+			{server: "C epoll (reference)", conns: 50, size: 64, cpuPerReq: 10 * time.Microsecond, switchesPerReq: 0.1, p99: time.Millisecond},
 		},
 		idle: []idle{{server: "06 goroutines", conns: 100, rss0: 1e6, rssN: 2e6, perConn: 10000}},
 	}
@@ -144,8 +172,9 @@ func sampleResults() results {
 
 func TestTargetsSayMetOrNotMetWithTheFigures(t *testing.T) {
 	md := sampleResults().markdown(nil, "")
-	assert.Contains(t, md, "| 06 goroutines CPU per request within 15% of the reference at 50 connections | 11 µs vs 10 µs (1.10×) | met |")
-	assert.Contains(t, md, "| 07 epoll CPU per request within 15% of the reference at 50 connections | 12 µs vs 10 µs (1.20×) | **not met** |")
+	assert.Contains(t, md, "; one system call that does no work (getppid) took 0.98 µs;", "the machine line says what a system call costs")
+	assert.Contains(t, md, "| 06 goroutines CPU per request within 15% of the reference at 50 connections | 11 µs vs 10 µs (1.10×); context switches per request 0.12 vs 0.10 | met |")
+	assert.Contains(t, md, "| 07 epoll CPU per request within 15% of the reference at 50 connections | 12 µs vs 10 µs (1.20×); context switches per request 0.20 vs 0.10 | **not met** |")
 	assert.Contains(t, md, "| 06 goroutines holds 10,000 connections, every one served | 20000 of 20000 round trips answered | met |")
 	assert.Contains(t, md, "| 07 epoll holds 10,000 connections, every one served | did not finish in 2m0s | **not met** |")
 	assert.Contains(t, md, "| 06 goroutines under 8000 B per idle connection (100 idle) | 10.0 KB | **not met** |")
@@ -218,20 +247,21 @@ func TestRepeatedRunsReportTheMedianOfEachMeasureSeparately(t *testing.T) {
 
 func TestTargetVerdictsUseTheMedianOfEachMeasure(t *testing.T) {
 	ref := []cell{
-		{server: "C epoll (reference)", conns: 1000, size: 64, requests: 1, cpuPerReq: 10 * time.Microsecond, p99: 100 * time.Millisecond},
-		{server: "C epoll (reference)", conns: 1000, size: 64, requests: 1, cpuPerReq: 10 * time.Microsecond, p99: 100 * time.Millisecond},
-		{server: "C epoll (reference)", conns: 1000, size: 64, requests: 1, cpuPerReq: 10 * time.Microsecond, p99: 100 * time.Millisecond},
+		{server: "C epoll (reference)", conns: 1000, size: 64, requests: 1, cpuPerReq: 10 * time.Microsecond, switchesPerReq: 0.1, p99: 100 * time.Millisecond},
+		{server: "C epoll (reference)", conns: 1000, size: 64, requests: 1, cpuPerReq: 10 * time.Microsecond, switchesPerReq: 0.1, p99: 100 * time.Millisecond},
+		{server: "C epoll (reference)", conns: 1000, size: 64, requests: 1, cpuPerReq: 10 * time.Microsecond, switchesPerReq: 0.1, p99: 100 * time.Millisecond},
 	}
-	// The run with the median CPU per request (11 µs) has a p99 of 200 ms,
-	// but the median p99 is 110 ms: the verdict must use 110 ms.
+	// The run with the median CPU per request (11 µs) has a p99 of 200 ms
+	// and 0.1 context switches per request, but the median p99 is 110 ms
+	// and the median of the switches 0.12: the verdict must use those.
 	epoll := []cell{
-		{server: "07 epoll", conns: 1000, size: 64, requests: 1, cpuPerReq: 11 * time.Microsecond, p99: 200 * time.Millisecond},
-		{server: "07 epoll", conns: 1000, size: 64, requests: 1, cpuPerReq: 10 * time.Microsecond, p99: 110 * time.Millisecond},
-		{server: "07 epoll", conns: 1000, size: 64, requests: 1, cpuPerReq: 30 * time.Microsecond, p99: 90 * time.Millisecond},
+		{server: "07 epoll", conns: 1000, size: 64, requests: 1, cpuPerReq: 11 * time.Microsecond, switchesPerReq: 0.1, p99: 200 * time.Millisecond},
+		{server: "07 epoll", conns: 1000, size: 64, requests: 1, cpuPerReq: 10 * time.Microsecond, switchesPerReq: 0.3, p99: 110 * time.Millisecond},
+		{server: "07 epoll", conns: 1000, size: 64, requests: 1, cpuPerReq: 30 * time.Microsecond, switchesPerReq: 0.12, p99: 90 * time.Millisecond},
 	}
 	r := results{plan: plan{sizes: []int{64}, reps: 3}, reference: "C epoll (reference)",
 		targetCells: []cell{median(ref), median(epoll)}}
 	md := r.markdown(nil, "")
-	assert.Contains(t, md, "| 07 epoll CPU per request within 15% of the reference at 1000 connections | 11 µs vs 10 µs (1.10×) | met |")
+	assert.Contains(t, md, "| 07 epoll CPU per request within 15% of the reference at 1000 connections | 11 µs vs 10 µs (1.10×); context switches per request 0.12 vs 0.10 | met |")
 	assert.Contains(t, md, "| 07 epoll p99 at 1,000 connections no worse than 1.2× the reference's | 110.0 ms vs 100.0 ms (1.10×) | met |")
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
@@ -128,6 +129,57 @@ func parseCPUTicks(afterName string) (time.Duration, error) {
 	}
 	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
 	return time.Duration(utime+stime) * tick, nil
+}
+
+// contextSwitches is how many times the kernel has taken the CPU from
+// the process's threads so far, voluntarily (a thread went to sleep) or
+// not (another thread took its turn), summed over the threads in
+// /proc/PID/task. A thread that has ended takes its count with it; Go's
+// runtime keeps its threads, and the C server has only one.
+func contextSwitches(pid int) (int64, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, task := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the thread ended since the directory was read
+		}
+		if err != nil {
+			return 0, err
+		}
+		n, err := parseSwitches(string(data))
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// parseSwitches adds the voluntary_ctxt_switches and
+// nonvoluntary_ctxt_switches lines of a /proc/PID/status text.
+func parseSwitches(status string) (int64, error) {
+	var total int64
+	found := 0
+	for _, line := range strings.Split(status, "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || (name != "voluntary_ctxt_switches" && name != "nonvoluntary_ctxt_switches") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("malformed %s line %q", name, line)
+		}
+		total += n
+		found++
+	}
+	if found != 2 {
+		return 0, errors.New("no context switch counts in /proc/PID/status")
+	}
+	return total, nil
 }
 
 // memory reads one of the kilobyte counters of /proc/PID/status: VmRSS

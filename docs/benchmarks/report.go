@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +21,10 @@ type machineInfo struct {
 	goVersion    string
 	date         string
 	load0, load1 string // load average at the start and at the end
+	// syscall is what one system call that does no work costs: the
+	// price of every crossing into the kernel, which each request pays
+	// a few times. Zero where it was not measured.
+	syscall time.Duration
 }
 
 func machine() machineInfo {
@@ -35,11 +40,27 @@ func machine() machineInfo {
 	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
 		m.kernel = strings.TrimSpace(string(out))
 	}
+	if runtime.GOOS == "linux" {
+		m.syscall = syscallCost()
+	}
 	m.goVersion = runtime.Version()
 	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
 		m.goVersion = strings.TrimSpace(string(out))
 	}
 	return m
+}
+
+// syscallCost times getppid, a system call that only reads a number:
+// what is left is the cost of entering and leaving the kernel. On a
+// bare-metal machine it is a fraction of a microsecond; under some
+// virtual machines it is several times that.
+func syscallCost() time.Duration {
+	const n = 200_000
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		syscall.Getppid()
+	}
+	return time.Since(start) / n
 }
 
 // loadAverage is the first three fields of /proc/loadavg: how many
@@ -119,8 +140,12 @@ func (r results) markdown(plots []plotFile, prefix string) string {
 	if r.quick {
 		mode = "quick run (-quick)"
 	}
-	fmt.Fprintf(&b, "Measured on %s: %d × %s, %s, %s; %s; load average (1, 5, 15 min) %s at the start and %s at the end (see the note on load above); %s; the run took %v.\n\n",
-		m.date, m.cpus, m.model, m.kernel, m.goVersion, r.pinNote, m.load0, m.load1, mode, r.took.Round(time.Second))
+	syscallNote := ""
+	if m.syscall > 0 {
+		syscallNote = fmt.Sprintf("; one system call that does no work (getppid) took %s", durString(m.syscall))
+	}
+	fmt.Fprintf(&b, "Measured on %s: %d × %s, %s, %s%s; %s; load average (1, 5, 15 min) %s at the start and %s at the end (see the note on load above); %s; the run took %v.\n\n",
+		m.date, m.cpus, m.model, m.kernel, m.goVersion, syscallNote, r.pinNote, m.load0, m.load1, mode, r.took.Round(time.Second))
 
 	if len(r.targetCells) > 0 {
 		b.WriteString("### Targets (issue 8)\n\n")
@@ -146,16 +171,16 @@ func (r results) markdown(plots []plotFile, prefix string) string {
 
 	for _, size := range r.plan.sizes {
 		fmt.Fprintf(&b, "### %s messages\n\n", sizeString(size))
-		b.WriteString("| server | connections | round trips each | requests/s | p50 | p99 | server CPU per request | server peak RSS |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
+		b.WriteString("| server | connections | round trips each | requests/s | p50 | p99 | server CPU per request | context switches per request | server peak RSS |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, c := range r.cells {
 			if c.size != size {
 				continue
 			}
 			if c.note != "" {
-				fmt.Fprintf(&b, "| %s | %d | %d | %s |  |  |  |  |\n", c.server, c.conns, c.messages, escapePipes(c.note))
+				fmt.Fprintf(&b, "| %s | %d | %d | %s |  |  |  |  |  |\n", c.server, c.conns, c.messages, escapePipes(c.note))
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %s | %s | %s |\n", c.server, c.conns, c.messages, c.rps, durString(c.p50), durString(c.p99), durString(c.cpuPerReq), bytesString(c.peakRSS))
+			fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %s | %s | %.2f | %s |\n", c.server, c.conns, c.messages, c.rps, durString(c.p50), durString(c.p99), durString(c.cpuPerReq), c.switchesPerReq, bytesString(c.peakRSS))
 		}
 		b.WriteString("\n")
 	}
@@ -180,7 +205,7 @@ func (r results) writeTargets(b *bytes.Buffer) {
 		}
 		return "**not met**"
 	}
-	fmt.Fprintf(b, "Each target cell was run %d times, 64-byte messages; every measure below (CPU per request, p99) is the median of that measure over the runs, taken separately. The reference is %q.\n\n", r.plan.reps, ref)
+	fmt.Fprintf(b, "Each target cell was run %d times, 64-byte messages; every measure below (CPU per request, context switches per request, p99) is the median of that measure over the runs, taken separately. The reference is %q.\n\n", r.plan.reps, ref)
 	anyFailed := false
 	for _, c := range r.targetCells {
 		if c.failed > 0 {
@@ -212,8 +237,8 @@ func (r results) writeTargets(b *bytes.Buffer) {
 				continue
 			}
 			ratio := float64(c.cpuPerReq) / float64(c0.cpuPerReq)
-			fmt.Fprintf(b, "| %s CPU per request %s of the reference at %d connections | %s vs %s (%.2f×) | %s |\n",
-				t.name, t.label, conns, durString(c.cpuPerReq), durString(c0.cpuPerReq), ratio, verdict(ratio <= t.limit))
+			fmt.Fprintf(b, "| %s CPU per request %s of the reference at %d connections | %s vs %s (%.2f×); context switches per request %.2f vs %.2f | %s |\n",
+				t.name, t.label, conns, durString(c.cpuPerReq), durString(c0.cpuPerReq), ratio, c.switchesPerReq, c0.switchesPerReq, verdict(ratio <= t.limit))
 		}
 	}
 	if c0, ok := find(r.targetCells, ref, 1000); ok {
