@@ -1061,26 +1061,36 @@ func countProgramGoroutines() int {
 	return len(strings.Split(stacks, "\n\n"))
 }
 
-// abortingListener fails its first Accepts the way a kernel reports a
-// client that gave up while still in the backlog (ECONNABORTED), then
-// accepts for real. Go's own Accept retries that error on Linux, so a
-// test has to stand in for the kernel to reach the loop's handling.
-type abortingListener struct {
+// failingListener fails its first Accepts with errno, the way a kernel
+// reports it, then accepts for real. Tests use it for the errors a real
+// test cannot cause: Go's own Accept retries ECONNABORTED on Linux, and
+// filling the system's file table (ENFILE) would starve the machine. It
+// notes when each Accept was called, so a test can measure the pauses.
+type failingListener struct {
 	net.Listener
-	mu     sync.Mutex
-	aborts int
+	errno syscall.Errno
+	mu    sync.Mutex
+	fails int
+	calls []time.Time
 }
 
-func (l *abortingListener) Accept() (net.Conn, error) {
+func (l *failingListener) Accept() (net.Conn, error) {
 	l.mu.Lock()
-	if l.aborts > 0 {
-		l.aborts--
+	l.calls = append(l.calls, time.Now())
+	if l.fails > 0 {
+		l.fails--
 		l.mu.Unlock()
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(),
-			Err: os.NewSyscallError("accept", syscall.ECONNABORTED)}
+			Err: os.NewSyscallError("accept", l.errno)}
 	}
 	l.mu.Unlock()
 	return l.Listener.Accept()
+}
+
+func (l *failingListener) times() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]time.Time(nil), l.calls...)
 }
 
 func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
@@ -1091,7 +1101,7 @@ func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- acceptLoop(ctx, &abortingListener{Listener: ln, aborts: 3}, config{idle: wait, grace: wait}, out)
+		done <- acceptLoop(ctx, &failingListener{Listener: ln, errno: syscall.ECONNABORTED, fails: 3}, config{idle: wait, grace: wait}, out)
 	}()
 
 	// Three failed Accepts, then this client is served as usual.
@@ -1110,4 +1120,45 @@ func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
 	log := out.String()
 	assert.Equal(t, 1, strings.Count(log, "accept failed, retrying with back-off"), "one line for the streak:\n%s", log)
 	assert.Equal(t, 1, strings.Count(log, "accepting again after 3 failed attempts"), log)
+}
+
+func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	// The client connects first and waits in the backlog while the
+	// whole system is out of files (ENFILE): three Accepts fail.
+	c := connect(t, ln.Addr().String())
+	fake := &failingListener{Listener: ln, errno: syscall.ENFILE, fails: 3}
+	out := newLines()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- acceptLoop(ctx, fake, config{idle: wait, grace: wait}, out)
+	}()
+
+	// Once Accept works again, the waiting client is served.
+	c.greeted()
+	assert.Equal(t, "OK...hello\n", c.ask("hello\n"))
+	c.leave()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "running out of files is no reason to stop")
+	case <-time.After(wait):
+		t.Fatal("the accept loop did not stop")
+	}
+
+	// It took the same path as EMFILE: one line with the EMFILE hint,
+	// pauses of at least 5, 10 and 20 ms, and one line when it is over.
+	log := out.String()
+	assert.Equal(t, 1, strings.Count(log, "accept failed, retrying with back-off"), "one line for the streak:\n%s", log)
+	assert.Contains(t, log, syscall.ENFILE.Error()+": out of file descriptors")
+	assert.Contains(t, log, "(see docs/errors.md#emfile)")
+	assert.Equal(t, 1, strings.Count(log, "accepting again after 3 failed attempts"), log)
+	calls := fake.times()
+	require.GreaterOrEqual(t, len(calls), 4, "three failed Accepts, then the real one")
+	for i, pause := range []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond} {
+		assert.GreaterOrEqual(t, calls[i+1].Sub(calls[i]), pause, "pause after failure %d", i+1)
+	}
 }

@@ -873,26 +873,36 @@ func TestClientsThatNeverReadHoldAFixedAmountOfMemoryEach(t *testing.T) {
 	srv.out.waitForCount(t, "connected", clients)
 }
 
-// abortingListener fails its first Accepts the way a kernel reports a
-// client that gave up while still in the backlog (ECONNABORTED), then
-// accepts for real. Go's own Accept retries that error on Linux, so a
-// test has to stand in for the kernel to reach the loop's handling.
-type abortingListener struct {
+// failingListener fails its first Accepts with errno, the way a kernel
+// reports it, then accepts for real. Tests use it for the errors a real
+// test cannot cause: Go's own Accept retries ECONNABORTED on Linux, and
+// filling the system's file table (ENFILE) would starve the machine. It
+// notes when each Accept was called, so a test can measure the pauses.
+type failingListener struct {
 	*net.TCPListener
-	mu     sync.Mutex
-	aborts int
+	errno syscall.Errno
+	mu    sync.Mutex
+	fails int
+	calls []time.Time
 }
 
-func (l *abortingListener) AcceptTCP() (*net.TCPConn, error) {
+func (l *failingListener) AcceptTCP() (*net.TCPConn, error) {
 	l.mu.Lock()
-	if l.aborts > 0 {
-		l.aborts--
+	l.calls = append(l.calls, time.Now())
+	if l.fails > 0 {
+		l.fails--
 		l.mu.Unlock()
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(),
-			Err: os.NewSyscallError("accept", syscall.ECONNABORTED)}
+			Err: os.NewSyscallError("accept", l.errno)}
 	}
 	l.mu.Unlock()
 	return l.TCPListener.AcceptTCP()
+}
+
+func (l *failingListener) times() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]time.Time(nil), l.calls...)
 }
 
 func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
@@ -904,7 +914,7 @@ func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.acceptLoop(ctx, &abortingListener{TCPListener: ln.(*net.TCPListener), aborts: 3}, 10)
+		srv.acceptLoop(ctx, &failingListener{TCPListener: ln.(*net.TCPListener), errno: syscall.ECONNABORTED, fails: 3}, 10)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -921,4 +931,49 @@ func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
 	dialGreeted(t, ln.Addr().String())
 	assert.Equal(t, 1, out.count("accept failed"), "one line for the streak, not one per failure:\n%s", out.String())
 	assert.Equal(t, 1, out.count("accepting again after 3 failed attempts"), out.String())
+}
+
+func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	// The client connects first and waits in the backlog while the
+	// whole system is out of files (ENFILE): three Accepts fail.
+	conn := dial(t, ln.Addr().String())
+	fake := &failingListener{TCPListener: ln.(*net.TCPListener), errno: syscall.ENFILE, fails: 3}
+	out := newLines()
+	srv := &server{idle: wait, grace: wait, log: log.New(out, "", 0), conns: make(map[*net.TCPConn]struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.acceptLoop(ctx, fake, 10)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		select {
+		case <-done:
+		case <-time.After(wait):
+			t.Error("the accept loop did not end when its listener closed")
+		}
+		srv.shutdown()
+	})
+
+	// Once Accept works again, the waiting client is served.
+	require.Equal(t, greetingLine+"\n", readLine(t, conn))
+	send(t, conn, "hello\n")
+	readEcho(t, conn, "hello\n")
+	conn.Close() // so that the shutdown need not wait for it
+
+	// It took the same path as EMFILE: one line with the EMFILE hint,
+	// pauses of at least 5, 10 and 20 ms, and one line when it is over.
+	assert.Equal(t, 1, out.count("accept failed, retrying with back-off"), "one line for the streak:\n%s", out.String())
+	assert.Contains(t, out.String(), syscall.ENFILE.Error()+": the process ran out of file descriptors")
+	assert.Contains(t, out.String(), "(see docs/errors.md#emfile)")
+	assert.Equal(t, 1, out.count("accepting again after 3 failed attempts"), out.String())
+	calls := fake.times()
+	require.GreaterOrEqual(t, len(calls), 4, "three failed Accepts, then the real one")
+	for i, pause := range []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond} {
+		assert.GreaterOrEqual(t, calls[i+1].Sub(calls[i]), pause, "pause after failure %d", i+1)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -188,6 +189,59 @@ func TestClientsBeyondMaxConnsWaitOrAreToldFull(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, greetingLine, line)
 		c.echo(t, "my turn\n")
+	})
+}
+
+// Not parallel, like every test here: failAccept swaps acceptFunc,
+// which belongs to the whole package.
+func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		// Three clients gave up while they waited in the backlog. Linux
+		// never shows that on loopback, so the test stands in for the
+		// kernel: accept fails three times, then works as usual.
+		fake := failAccept(t, unix.ECONNABORTED, unix.ECONNABORTED, unix.ECONNABORTED)
+		srv := startServer(t, "-poller", poller)
+
+		c := connect(t, srv.addr)
+		c.echo(t, "still there?\n")
+		assert.GreaterOrEqual(t, len(fake.times()), 4, "three failed accepts, then the real one")
+
+		// Each failure is retried at once, and nothing is logged for it:
+		// the growing pause would have logged "retrying with a growing
+		// pause". The log holds only the client's arrival.
+		want := fmt.Sprintf("listening on %s\nwaiting for events with %s\nclient %s connected\n",
+			srv.addr, poller, c.conn.LocalAddr())
+		assert.Equal(t, want, srv.out.String())
+	})
+}
+
+func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		// ENFILE: the whole system's file table is full. Filling it for
+		// real would starve every program on the machine, so the test
+		// stands in for the kernel: accept fails three times with ENFILE,
+		// then works again.
+		fake := failAccept(t, unix.ENFILE, unix.ENFILE, unix.ENFILE)
+		srv := startServer(t, "-poller", poller)
+
+		// The client waits in the backlog through the failures.
+		conn := dial(t, srv.addr)
+		srv.out.waitFor(t, unix.ENFILE.Error()+"; retrying with a growing pause of up to 1s")
+		c := &client{conn: conn, r: bufio.NewReader(conn)}
+		line, err := c.r.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, greetingLine, line)
+		c.echo(t, "back again?\n")
+
+		// Like EMFILE, it takes the growing pause: the loop waited at
+		// least 5, 10 and 20 ms before each new try, and logged the
+		// trouble once, not once per failure.
+		calls := fake.times()
+		require.GreaterOrEqual(t, len(calls), 4, "three failed accepts, then the real one")
+		for i, pause := range []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond} {
+			assert.GreaterOrEqual(t, calls[i+1].Sub(calls[i]), pause, "pause after failure %d", i+1)
+		}
+		assert.Equal(t, 1, strings.Count(srv.out.String(), "retrying with a growing pause"), srv.out.String())
 	})
 }
 
@@ -652,6 +706,45 @@ func (s *server) wait(t testing.TB) error {
 		t.Fatal("server did not return")
 		return nil
 	}
+}
+
+// fakeAccept stands in for the kernel's accept: it fails with each of
+// errs in turn, then accepts for real. It notes when each call came, so
+// a test can measure the pauses between tries.
+type fakeAccept struct {
+	mu    sync.Mutex
+	errs  []error
+	calls []time.Time
+}
+
+// failAccept makes the server's accept fail with errs before it works.
+// Call it before startServer: cleanups run last first, so the server
+// has stopped before the real accept is put back.
+func failAccept(t *testing.T, errs ...error) *fakeAccept {
+	t.Helper()
+	fake := &fakeAccept{errs: errs}
+	acceptFunc = fake.accept
+	t.Cleanup(func() { acceptFunc = acceptConn })
+	return fake
+}
+
+func (f *fakeAccept) accept(lfd int) (int, unix.Sockaddr, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, time.Now())
+	if len(f.errs) > 0 {
+		err := f.errs[0]
+		f.errs = f.errs[1:]
+		f.mu.Unlock()
+		return -1, nil, err
+	}
+	f.mu.Unlock()
+	return acceptConn(lfd)
+}
+
+func (f *fakeAccept) times() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
 }
 
 // client is a connection whose greeting has been read.

@@ -419,11 +419,17 @@ func (l *eventLoop) timeout(now time.Time) time.Duration {
 	return max(next.Sub(now), 0)
 }
 
+// acceptFunc is acceptConn (in the platform's poller file). It is a
+// variable only so that a test can stand in for the kernel and make
+// accept fail in ways loopback never does, as the standard library's
+// own tests do with poll.Accept4Func.
+var acceptFunc = acceptConn
+
 // accept takes every connection waiting in the backlog, up to
 // -max-conns. Only a broken listener stops the server.
 func (l *eventLoop) accept() error {
 	for len(l.conns) < l.cfg.maxConns {
-		fd, sa, err := acceptConn(l.lfd)
+		fd, sa, err := acceptFunc(l.lfd)
 		switch {
 		case err == nil:
 		case err == unix.EAGAIN:

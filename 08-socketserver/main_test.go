@@ -513,6 +513,38 @@ func TestAcceptLoopRetriesPassingErrorsAndLogsOnce(t *testing.T) {
 	assert.Len(t, accepts, 1, "one line per episode of running out of descriptors:\n%s", out.String())
 }
 
+func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
+	ln, err := nettest.NewLocalListener("tcp")
+	require.NoError(t, err)
+	// ENFILE: the whole system's file table is full. Filling it for
+	// real would starve every program on the machine, so the listener
+	// stands in for the kernel. The client connects first and waits in
+	// the backlog while three Accepts fail.
+	conn, replies := dialLines(t, ln.Addr().String())
+	enfile := &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.ENFILE)}
+	flaky := &flakyListener{Listener: ln, errs: []error{enfile, enfile, enfile}}
+
+	out := newLines()
+	srv := NewThreadingTCPServer("", HandlerFunc(upper))
+	srv.Log = newLogger(out)
+	serveServer(t, srv, flaky)
+	out.next(t) // listening on
+
+	// Once Accept works again, the waiting client is served.
+	assert.Equal(t, "STILL HERE", askLine(t, conn, replies, "still here"))
+
+	// It took the same path as EMFILE: one line for the episode, with
+	// the EMFILE hint, and pauses of at least 5, 10 and 20 ms.
+	accepts := regexp.MustCompile(`(?m)^accept: .*`).FindAllString(out.String(), -1)
+	require.Len(t, accepts, 1, "one line per episode of running out of descriptors:\n%s", out.String())
+	assert.Contains(t, accepts[0], syscall.ENFILE.Error()+"; retrying until descriptors free up (see docs/errors.md#emfile)")
+	calls := flaky.times()
+	require.GreaterOrEqual(t, len(calls), 4, "three failed Accepts, then the real one")
+	for i, pause := range []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond} {
+		assert.GreaterOrEqual(t, calls[i+1].Sub(calls[i]), pause, "pause after failure %d", i+1)
+	}
+}
+
 // ---- real tools ----
 
 func TestWorksWithNetcat(t *testing.T) {
@@ -742,15 +774,18 @@ func (r *recorder) calls() [][]string {
 	return r.got
 }
 
-// flakyListener fails its first Accepts with the given errors.
+// flakyListener fails its first Accepts with the given errors. It notes
+// when each Accept was called, so a test can measure the pauses.
 type flakyListener struct {
 	net.Listener
-	mu   sync.Mutex
-	errs []error
+	mu    sync.Mutex
+	errs  []error
+	calls []time.Time
 }
 
 func (l *flakyListener) Accept() (net.Conn, error) {
 	l.mu.Lock()
+	l.calls = append(l.calls, time.Now())
 	if len(l.errs) > 0 {
 		err := l.errs[0]
 		l.errs = l.errs[1:]
@@ -759,6 +794,12 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 	}
 	l.mu.Unlock()
 	return l.Listener.Accept()
+}
+
+func (l *flakyListener) times() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]time.Time(nil), l.calls...)
 }
 
 // lines is an io.Writer that hands each complete line to a channel, so a
