@@ -150,6 +150,15 @@ func TestUpperLoadClientFailsWhenTheServerHangsUp(t *testing.T) {
 	assert.ErrorContains(t, err, "after 0 of 2 messages")
 }
 
+func TestTargetsMeasureServingNotConnecting(t *testing.T) {
+	// With 30,000 round trips spread over 1,000 connections, each would
+	// make 30, and accepting and greeting it would weigh on every figure.
+	// The targets give each connection at least 200.
+	p := fullPlan()
+	assert.Equal(t, 600, p.targetMessages(50), "30,000 round trips over 50 connections")
+	assert.Equal(t, 200, p.targetMessages(1000), "at least 200 per connection")
+}
+
 func sampleResults() results {
 	return results{
 		plan:      plan{sizes: []int{64}, reps: 3},
