@@ -71,6 +71,9 @@ type pollPoller struct {
 	fds   []unix.PollFd
 	index map[int]int // fd → its position in fds
 	ready []event
+	// next is where the next scan of the results starts: just after
+	// the last ready socket of the previous one.
+	next int
 }
 
 func pollBits(want events) int16 {
@@ -126,8 +129,20 @@ func (p *pollPoller) wait(timeout time.Duration) ([]event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("poll: %w", err)
 	}
+	// poll marks the ready entries in place, in the list's order. Read
+	// from the start every time, and the sockets at the end of the list
+	// would always be served last. So each scan goes round the list
+	// from where the last one stopped: sockets that had to wait for the
+	// others last time come first now.
 	p.ready = p.ready[:0]
-	for _, pfd := range p.fds {
+	n := len(p.fds)
+	start := 0
+	if p.next < n {
+		start = p.next
+	}
+	for k := 0; k < n; k++ {
+		i := (start + k) % n
+		pfd := p.fds[i]
 		re := pfd.Revents
 		if re == 0 {
 			continue
@@ -142,6 +157,7 @@ func (p *pollPoller) wait(timeout time.Duration) ([]event, error) {
 			ev |= canWrite
 		}
 		p.ready = append(p.ready, event{fd: int(pfd.Fd), ready: ev})
+		p.next = i + 1
 	}
 	return p.ready, nil
 }
