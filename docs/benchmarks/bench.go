@@ -85,7 +85,7 @@ type plan struct {
 func fullPlan() plan {
 	return plan{
 		conns: []int{1, 10, 100, 1000, 10000}, sizes: []int{64, 1024, 16384},
-		requests: 10000, targetReq: 30000, targetEach: 200, idleConns: 10000, timeout: 2 * time.Minute, reps: 3,
+		requests: 10000, targetReq: 30000, targetEach: 200, idleConns: 10000, timeout: 2 * time.Minute, reps: 5,
 		pythonSizes: []int{64},
 	}
 }
@@ -96,6 +96,22 @@ func quickPlan() plan {
 		requests: 1000, targetReq: 2000, targetEach: 2, idleConns: 200, timeout: 20 * time.Second, reps: 1,
 		pythonSizes: []int{64},
 	}
+}
+
+// turn is one run of a repeated measurement: which repetition, of which
+// server.
+type turn struct{ rep, server int }
+
+// takeTurns orders reps runs of each of n servers so that they take
+// turns: every server once, then every server again, and so on.
+func takeTurns(n, reps int) []turn {
+	var order []turn
+	for r := 0; r < reps; r++ {
+		for s := 0; s < n; s++ {
+			order = append(order, turn{rep: r, server: s})
+		}
+	}
+	return order
 }
 
 // targetMessages is the round trips per connection of a target cell:
@@ -228,22 +244,28 @@ func bench(ctx context.Context, root string, o options, stdout io.Writer) error 
 	// The targets of issue 8 compare with the external reference server
 	// at 50 and 1,000 connections and 64-byte messages; these cells are
 	// repeated and each measure's median kept, because one run is noisy.
+	// The repetitions take turns (every server once, then every server
+	// again), so a machine that gets busier or quieter during the run
+	// weighs on every server alike, not on whichever came last.
 	if external != nil {
 		for _, n := range []int{50, 1000} {
+			var targets []server
 			for _, s := range servers {
-				if !isTargetServer(s) {
-					continue
+				if isTargetServer(s) {
+					targets = append(targets, s)
 				}
-				var reps []cell
-				for i := 0; i < p.reps; i++ {
-					if err := ctx.Err(); err != nil {
-						return err
-					}
-					c := e.runCell(ctx, s, n, 64, p.targetMessages(n), p.timeout)
-					fmt.Fprintf(stdout, "[%s] target run %d/%d: %s\n", elapsedSince(started), i+1, p.reps, c.summary())
-					reps = append(reps, c)
+			}
+			reps := make([][]cell, len(targets))
+			for _, turn := range takeTurns(len(targets), p.reps) {
+				if err := ctx.Err(); err != nil {
+					return err
 				}
-				res.targetCells = append(res.targetCells, median(reps))
+				c := e.runCell(ctx, targets[turn.server], n, 64, p.targetMessages(n), p.timeout)
+				fmt.Fprintf(stdout, "[%s] target run %d/%d: %s\n", elapsedSince(started), turn.rep+1, p.reps, c.summary())
+				reps[turn.server] = append(reps[turn.server], c)
+			}
+			for j := range targets {
+				res.targetCells = append(res.targetCells, median(reps[j]))
 			}
 		}
 	}

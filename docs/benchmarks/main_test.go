@@ -159,6 +159,11 @@ func TestTargetsMeasureServingNotConnecting(t *testing.T) {
 	assert.Equal(t, 200, p.targetMessages(1000), "at least 200 per connection")
 }
 
+func TestRepeatedRunsTakeTurnsSoDriftWeighsOnEveryServer(t *testing.T) {
+	assert.Equal(t, []turn{{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}}, takeTurns(3, 2))
+	assert.Equal(t, 5, fullPlan().reps, "the page says the targets are run five times")
+}
+
 func sampleResults() results {
 	return results{
 		plan:      plan{sizes: []int{64}, reps: 3},
