@@ -254,6 +254,11 @@ func bench(ctx context.Context, root string, o options, stdout io.Writer) error 
 				if isTargetServer(s) {
 					targets = append(targets, s)
 				}
+				if s.name == "07 epoll" {
+					if twoPs, ok := withTwoProcessors(s); ok {
+						targets = append(targets, twoPs)
+					}
+				}
 			}
 			reps := make([][]cell, len(targets))
 			for _, turn := range takeTurns(len(targets), p.reps) {
@@ -283,6 +288,26 @@ func isTargetServer(s server) bool {
 		return true
 	}
 	return s.kind == "external"
+}
+
+// twoProcessors names the comparison row that runs 07 epoll with
+// GOMAXPROCS=2 on its one core. It is not a target: it shows what Go's
+// scheduler costs the loop when it has a single processor (P), because
+// with a second one, idle, sysmon has no reason to take the loop's P
+// while it sleeps in epoll_wait.
+const twoProcessors = "07 epoll, GOMAXPROCS=2"
+
+// withTwoProcessors is s started through env(1) with GOMAXPROCS=2; env
+// replaces itself with the server, so the process measured is the
+// server's.
+func withTwoProcessors(s server) (server, bool) {
+	env, err := exec.LookPath("env")
+	if err != nil {
+		return server{}, false
+	}
+	s.name = twoProcessors
+	s.argv = append([]string{env, "GOMAXPROCS=2"}, s.argv...)
+	return s, true
 }
 
 // goServers are the lessons' servers, each with room for 10,000 clients

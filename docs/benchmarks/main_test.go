@@ -176,6 +176,16 @@ func TestTargetsSayMetOrNotMetWithTheFigures(t *testing.T) {
 	assert.Contains(t, md, "| 06 goroutines under 8000 B per idle connection (100 idle) | 10.0 KB | **not met** |")
 }
 
+func TestTheTwoProcessorRowIsShownBesideTheTargetsNotAsOne(t *testing.T) {
+	r := sampleResults()
+	r.targetCells = append(r.targetCells, cell{server: twoProcessors, conns: 50, size: 64, cpuPerReq: 11 * time.Microsecond, switchesPerReq: 0.1})
+	md := r.markdown(nil, "")
+	assert.Contains(t, md, "Not a target, for comparison: \"07 epoll, GOMAXPROCS=2\"")
+	assert.Contains(t, md, "at 50 connections, 11 µs per request (1.10× the reference; 07 epoll with one processor: 12 µs) and 0.10 context switches per request (07 epoll: 0.20).")
+	assert.NotContains(t, md, "| 07 epoll, GOMAXPROCS=2", "it has no verdict")
+	assert.Contains(t, md, "(07 epoll: 0.20).\n\n### Plots", "a blank line before the next heading")
+}
+
 func TestPlotsAreWellFormedSVG(t *testing.T) {
 	dir := t.TempDir()
 	plots, err := sampleResults().writePlots(dir)

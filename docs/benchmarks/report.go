@@ -283,6 +283,20 @@ func (r results) writeTargets(b *bytes.Buffer) {
 		}
 	}
 	b.WriteString("\n")
+	// Not a target: the same loop with a second, idle processor.
+	var lines []string
+	for _, conns := range []int{50, 1000} {
+		c0, ok0 := find(r.targetCells, ref, conns)
+		c, ok := find(r.targetCells, twoProcessors, conns)
+		one, ok1 := find(r.targetCells, "07 epoll", conns)
+		if ok0 && ok && ok1 && c0.cpuPerReq > 0 {
+			lines = append(lines, fmt.Sprintf("at %d connections, %s per request (%.2f× the reference; 07 epoll with one processor: %s) and %.2f context switches per request (07 epoll: %.2f)",
+				conns, durString(c.cpuPerReq), float64(c.cpuPerReq)/float64(c0.cpuPerReq), durString(one.cpuPerReq), c.switchesPerReq, one.switchesPerReq))
+		}
+	}
+	if len(lines) > 0 {
+		fmt.Fprintf(b, "Not a target, for comparison: %q, the same server on the same one core with GOMAXPROCS=2, so that Go's scheduler has a second, idle processor and no reason to take the loop's while it sleeps in `epoll_wait`: %s.\n\n", twoProcessors, strings.Join(lines, "; "))
+	}
 }
 
 func escapePipes(s string) string { return strings.ReplaceAll(s, "|", "/") }
