@@ -3,7 +3,6 @@
 package main
 
 import (
-	"container/list"
 	"io"
 	"testing"
 	"time"
@@ -32,11 +31,7 @@ func TestAReplyTheKernelTakesAtOnceIsNeitherCopiedNorAllocated(t *testing.T) {
 		p, err := newPoller(poller, false)
 		require.NoError(t, err)
 		t.Cleanup(func() { p.close() })
-		l := &eventLoop{
-			cfg: config{idleTimeout: time.Minute}, out: io.Discard, p: p,
-			conns: map[int]*conn{}, byAge: list.New(), draining: list.New(),
-			buf: append([]byte(marker), make([]byte, chunkSize)...),
-		}
+		l := newEventLoop(config{idleTimeout: time.Minute}, io.Discard, p)
 		c := &conn{fd: server, peer: "socketpair", want: canRead}
 		require.NoError(t, p.add(server, canRead))
 		c.age = l.byAge.PushFront(c)

@@ -57,13 +57,19 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	fmt.Fprintf(stdout, "listening on %s\n", addr)
 	fmt.Fprintf(stdout, "waiting for events with %v\n", p)
-	l := &eventLoop{
-		cfg: cfg, out: stdout, p: p, lfd: lfd, wake: wake,
+	l := newEventLoop(cfg, stdout, p)
+	l.lfd, l.wake = lfd, wake
+	lfd = -1 // the loop owns it now
+	return l.run()
+}
+
+// newEventLoop is a loop with no listener and no connections yet.
+func newEventLoop(cfg config, out io.Writer, p poller) *eventLoop {
+	return &eventLoop{
+		cfg: cfg, out: out, p: p, lfd: -1,
 		conns: map[int]*conn{}, byAge: list.New(), draining: list.New(),
 		buf: append([]byte(marker), make([]byte, chunkSize)...),
 	}
-	lfd = -1 // the loop owns it now
-	return l.run()
 }
 
 // listenTCP does by hand what net.Listen does: socket, SO_REUSEADDR,
