@@ -426,7 +426,11 @@ func explain(err error) string {
 		return fmt.Sprintf("%v: the peer aborted the connection (see docs/errors.md#econnreset)", err)
 	case errors.Is(err, syscall.EPIPE):
 		return fmt.Sprintf("%v: the peer is gone and cannot receive any more (see docs/errors.md#epipe)", err)
-	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, wsaEMFILE):
+	case errors.Is(err, syscall.ENFILE):
+		// Not this process's limit but the whole system's table of open
+		// files: ulimit -n does not help; other programs must close some.
+		return fmt.Sprintf("%v: the whole system is out of open files, not just this program; it recovers when programs close some (see docs/errors.md#emfile)", err)
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, wsaEMFILE):
 		return fmt.Sprintf("%v: out of file descriptors; close some, or raise the limit (ulimit -n) (see docs/errors.md#emfile)", err)
 	case isTimeout(err):
 		return fmt.Sprintf("%v: no answer in time (see docs/errors.md#timeout)", err)

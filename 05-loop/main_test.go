@@ -1159,7 +1159,7 @@ func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
 	// pauses of at least 5, 10 and 20 ms, and one line when it is over.
 	log := out.String()
 	assert.Equal(t, 1, strings.Count(log, "accept failed, retrying with back-off"), "one line for the streak:\n%s", log)
-	assert.Contains(t, log, syscall.ENFILE.Error()+": out of file descriptors")
+	assert.Contains(t, log, syscall.ENFILE.Error()+": the whole system is out of open files, not just this program")
 	assert.Contains(t, log, "(see docs/errors.md#emfile)")
 	assert.Equal(t, 1, strings.Count(log, "accepting again after 3 failed attempts"), log)
 	calls := fake.times()

@@ -968,7 +968,7 @@ func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
 	// It took the same path as EMFILE: one line with the EMFILE hint,
 	// pauses of at least 5, 10 and 20 ms, and one line when it is over.
 	assert.Equal(t, 1, out.count("accept failed, retrying with back-off"), "one line for the streak:\n%s", out.String())
-	assert.Contains(t, out.String(), syscall.ENFILE.Error()+": the process ran out of file descriptors")
+	assert.Contains(t, out.String(), syscall.ENFILE.Error()+": the whole system is out of open files, not just this program")
 	assert.Contains(t, out.String(), "(see docs/errors.md#emfile)")
 	assert.Equal(t, 1, out.count("accepting again after 3 failed attempts"), out.String())
 	calls := fake.times()

@@ -245,6 +245,16 @@ func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
 	})
 }
 
+func TestExplainTellsAFullSystemFromAFullProcess(t *testing.T) {
+	// EMFILE is this process's limit, which ulimit -n raises; ENFILE is
+	// the whole system's table, which it does not.
+	assert.Contains(t, explain(os.NewSyscallError("socket", unix.EMFILE)), "raise the limit (ulimit -n)")
+	enfile := explain(os.NewSyscallError("socket", unix.ENFILE))
+	assert.Contains(t, enfile, "the whole system is out of open files")
+	assert.NotContains(t, enfile, "ulimit")
+	assert.Contains(t, enfile, "(see docs/errors.md#emfile)")
+}
+
 func TestShutdownSendsEveryClientItsFinalLineAndCleanEOF(t *testing.T) {
 	forEachPoller(t, func(t *testing.T, poller string) {
 		srv := startServer(t, "-poller", poller)
