@@ -905,20 +905,22 @@ func (l *failingListener) times() []time.Time {
 	return append([]time.Time(nil), l.calls...)
 }
 
-func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+// runAcceptLoop runs a server's accept loop on a faked listener, with
+// room for 10 clients, and returns its log. When the test ends it stops
+// the loop, closes the listener and shuts the server down.
+func runAcceptLoop(t *testing.T, fake *failingListener) *lines {
+	t.Helper()
 	out := newLines()
 	srv := &server{idle: wait, grace: wait, log: log.New(out, "", 0), conns: make(map[*net.TCPConn]struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.acceptLoop(ctx, &failingListener{TCPListener: ln.(*net.TCPListener), errno: syscall.ECONNABORTED, fails: 3}, 10)
+		srv.acceptLoop(ctx, fake, 10)
 	}()
 	t.Cleanup(func() {
 		cancel()
-		ln.Close()
+		fake.Close()
 		select {
 		case <-done:
 		case <-time.After(wait):
@@ -926,6 +928,13 @@ func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
 		}
 		srv.shutdown()
 	})
+	return out
+}
+
+func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	out := runAcceptLoop(t, &failingListener{TCPListener: ln.(*net.TCPListener), errno: syscall.ECONNABORTED, fails: 3})
 
 	// Three failed Accepts, then this client is served as usual.
 	dialGreeted(t, ln.Addr().String())
@@ -940,24 +949,7 @@ func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
 	// whole system is out of files (ENFILE): three Accepts fail.
 	conn := dial(t, ln.Addr().String())
 	fake := &failingListener{TCPListener: ln.(*net.TCPListener), errno: syscall.ENFILE, fails: 3}
-	out := newLines()
-	srv := &server{idle: wait, grace: wait, log: log.New(out, "", 0), conns: make(map[*net.TCPConn]struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.acceptLoop(ctx, fake, 10)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		select {
-		case <-done:
-		case <-time.After(wait):
-			t.Error("the accept loop did not end when its listener closed")
-		}
-		srv.shutdown()
-	})
+	out := runAcceptLoop(t, fake)
 
 	// Once Accept works again, the waiting client is served.
 	require.Equal(t, greetingLine+"\n", readLine(t, conn))
