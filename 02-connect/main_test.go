@@ -293,7 +293,7 @@ func TestReadmeRefusedTranscript(t *testing.T) {
 	addr := closedPort(t)
 	out, err := runClient(t, "-host", "127.0.0.1", "-port", portOf(t, addr))
 	require.Error(t, err)
-	assertTranscript(t, "refused", out+"error: "+explain(err)+"\n")
+	assertTranscript(t, "refused", out+"error: "+inLinuxWords(t, err, explain(err))+"\n")
 }
 
 func TestReadmeSilentServerTranscript(t *testing.T) {
@@ -417,6 +417,32 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// linuxWords is how Linux words the system error a README transcript
+// shows, keyed by Winsock's number for the same error. Windows words it
+// its own way, from the name of the call on ("connectex: No connection
+// could be made because the target machine actively refused it.").
+var linuxWords = map[syscall.Errno]string{
+	wsaECONNREFUSED: "connect: connection refused",
+}
+
+// inLinuxWords returns line unchanged, except on Windows: there it puts
+// Linux's words in place of the system's own for the error inside err, so
+// the transcript test still compares everything else on the line.
+func inLinuxWords(t *testing.T, err error, line string) string {
+	t.Helper()
+	if runtime.GOOS != "windows" {
+		return line
+	}
+	var sysErr *os.SyscallError
+	require.True(t, errors.As(err, &sysErr), "want an *os.SyscallError inside %v", err)
+	var errno syscall.Errno
+	require.True(t, errors.As(sysErr, &errno), "want a syscall.Errno inside %v", sysErr)
+	linux, ok := linuxWords[errno]
+	require.True(t, ok, "no Linux wording for Winsock error %d (%v)", int(errno), errno)
+	require.Contains(t, line, sysErr.Error())
+	return strings.Replace(line, sysErr.Error(), linux, 1)
 }
 
 var (

@@ -191,7 +191,7 @@ func TestReadmeAddressInUseTranscript(t *testing.T) {
 	srv := startServer(t, "-addr", "127.0.0.1:0")
 	err := run(context.Background(), []string{"-addr", srv.addr}, nil, io.Discard, io.Discard)
 	require.Error(t, err)
-	assertTranscript(t, "address-in-use", "error: "+explain(err)+"\n")
+	assertTranscript(t, "address-in-use", "error: "+inLinuxWords(t, err, explain(err))+"\n")
 }
 
 // ---- helpers ----
@@ -326,6 +326,32 @@ func portInTimeWait(t *testing.T) string {
 	_, err = io.Copy(io.Discard, server)
 	require.NoError(t, err)
 	return ln.Addr().String()
+}
+
+// linuxWords is how Linux words the system error a README transcript
+// shows, keyed by Winsock's number for the same error. Windows words it
+// its own way ("bind: Only one usage of each socket address
+// (protocol/network address/port) is normally permitted.").
+var linuxWords = map[syscall.Errno]string{
+	wsaEADDRINUSE: "bind: address already in use",
+}
+
+// inLinuxWords returns line unchanged, except on Windows: there it puts
+// Linux's words in place of the system's own for the error inside err, so
+// the transcript test still compares everything else on the line.
+func inLinuxWords(t *testing.T, err error, line string) string {
+	t.Helper()
+	if runtime.GOOS != "windows" {
+		return line
+	}
+	var sysErr *os.SyscallError
+	require.True(t, errors.As(err, &sysErr), "want an *os.SyscallError inside %v", err)
+	var errno syscall.Errno
+	require.True(t, errors.As(sysErr, &errno), "want a syscall.Errno inside %v", sysErr)
+	linux, ok := linuxWords[errno]
+	require.True(t, ok, "no Linux wording for Winsock error %d (%v)", int(errno), errno)
+	require.Contains(t, line, sysErr.Error())
+	return strings.Replace(line, sysErr.Error(), linux, 1)
 }
 
 var ports = regexp.MustCompile(`(127\.0\.0\.1|\[::1\]|localhost):\d+`)
