@@ -8,8 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
+	"path"
 	"runtime"
 	"strings"
 	"sync"
@@ -300,9 +299,12 @@ func (l *lines) waitFor(t testing.TB, s string) string {
 // short for one still talking to a client.
 func assertNoGoroutinesLeft(t testing.TB) {
 	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	prefix := filepath.ToSlash(dir) + "/"
+	// This package's files as the compiler recorded them, which is how
+	// stack traces name them, whatever the working directory is (a test
+	// binary built on one system may run on another, under Wine say).
+	_, self, _, ok := runtime.Caller(0)
+	require.True(t, ok, "no caller information")
+	prefix := path.Dir(self) + "/"
 	var left []string
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for {
