@@ -209,7 +209,7 @@ func TestReadmeTranscripts(t *testing.T) {
 func TestReadmeWireTranscript(t *testing.T) {
 	for _, tool := range []string{"sh", "nc", "od"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (on Debian: apt-get install netcat-openbsd for nc); .ci/run installs it", tool)
+			t.Skipf("%s is not on PATH: this test runs a shell pipeline through nc (on Debian: apt-get install netcat-openbsd; Windows has neither); .ci/run installs it", tool)
 		}
 	}
 	srv := startProgram(t)
