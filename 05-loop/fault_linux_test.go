@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,9 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// This test changes a limit of the whole test process, so it must not
-// run in parallel with others (it does not call t.Parallel).
+// Descriptors and their limit belong to the whole process: one that an
+// earlier test's connection frees late would let Accept succeed. So the
+// test runs alone, in a process of its own.
 func TestAcceptRecoversFromTooManyOpenFiles(t *testing.T) {
+	if runAlone(t) {
+		return
+	}
 	srv := startServer(t)
 
 	// Lower the descriptor limit a little above what is in use, then
@@ -70,4 +76,23 @@ func TestAcceptRecoversFromTooManyOpenFiles(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(log, "accepting again after"), "one line when they end:\n%s", log)
 	assert.Contains(t, log, "too many open files")
 	assert.Contains(t, log, "(see docs/errors.md#emfile)")
+}
+
+// runAlone runs the calling test again in a new process of this test
+// binary, with no other test in it, and reports whether it did so: the
+// caller then returns. Inside that new process it returns false, and the
+// test itself runs.
+func runAlone(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("SOCKETSTEPS_ALONE") == t.Name() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*wait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "SOCKETSTEPS_ALONE="+t.Name())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s in a process of its own:\n%s", t.Name(), out)
+	require.Contains(t, string(out), "--- PASS: "+t.Name(), "the test did not run in the new process:\n%s", out)
+	return true
 }

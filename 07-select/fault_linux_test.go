@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,8 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Not parallel: the descriptor limit belongs to the whole test process.
+// Descriptors and their limit belong to the whole process: one that an
+// earlier test's connection frees late would let Accept succeed. So the
+// test runs alone, in a process of its own.
 func TestAcceptRecoversFromTooManyOpenFiles(t *testing.T) {
+	if runAlone(t) {
+		return
+	}
 	forEachPoller(t, func(t *testing.T, poller string) {
 		srv := startServer(t, "-poller", poller)
 		host, port, err := net.SplitHostPort(srv.addr)
@@ -78,4 +85,23 @@ func atoi(t *testing.T, s string) int {
 		n = n*10 + int(r-'0')
 	}
 	return n
+}
+
+// runAlone runs the calling test again in a new process of this test
+// binary, with no other test in it, and reports whether it did so: the
+// caller then returns. Inside that new process it returns false, and the
+// test itself runs.
+func runAlone(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("SOCKETSTEPS_ALONE") == t.Name() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*wait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "SOCKETSTEPS_ALONE="+t.Name())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s in a process of its own:\n%s", t.Name(), out)
+	require.Contains(t, string(out), "--- PASS: "+t.Name(), "the test did not run in the new process:\n%s", out)
+	return true
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"syscall"
 	"testing"
@@ -14,8 +16,13 @@ import (
 // TestAcceptRecoversFromTooManyOpenFiles lowers the process's descriptor
 // limit until Accept fails with EMFILE, then raises it back. The server
 // must log the trouble once and serve the waiting client afterwards.
-// Not parallel: the limit is the whole process's.
+// Descriptors and their limit belong to the whole process: one that an
+// earlier test's connection frees late would let Accept succeed. So the
+// test runs alone, in a process of its own.
 func TestAcceptRecoversFromTooManyOpenFiles(t *testing.T) {
+	if runAlone(t) {
+		return
+	}
 	var orig syscall.Rlimit
 	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig))
 	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig) })
@@ -72,4 +79,23 @@ func highestFD(t *testing.T) int {
 		}
 	}
 	return highest
+}
+
+// runAlone runs the calling test again in a new process of this test
+// binary, with no other test in it, and reports whether it did so: the
+// caller then returns. Inside that new process it returns false, and the
+// test itself runs.
+func runAlone(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("SOCKETSTEPS_ALONE") == t.Name() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*wait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "SOCKETSTEPS_ALONE="+t.Name())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s in a process of its own:\n%s", t.Name(), out)
+	require.Contains(t, string(out), "--- PASS: "+t.Name(), "the test did not run in the new process:\n%s", out)
+	return true
 }
