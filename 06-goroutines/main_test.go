@@ -151,6 +151,21 @@ func assertHandlerGoroutines(t testing.TB, want int) {
 	assert.Len(t, found, want, "goroutines serving a client:\n%s", strings.Join(found, "\n\n"))
 }
 
+// handlerWaitsIn reports whether a goroutine serving a client is, right
+// now, inside call (as stack traces name it) and parked there, waiting
+// for its socket to be ready.
+func handlerWaitsIn(call string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "06-goroutines.(*server).handle(") && strings.Contains(g, call) &&
+			strings.Contains(g, "internal/poll.runtime_pollWait(") {
+			return true
+		}
+	}
+	return false
+}
+
 func TestFloodingClientThatNeverReadsDoesNotStallOthers(t *testing.T) {
 	srv := startServer(t, "-idle-timeout", "500ms")
 	flooder := dialGreeted(t, srv.addr)
@@ -266,13 +281,15 @@ func TestShutdownClosesClientsThatDoNotLeaveWithinTheGracePeriod(t *testing.T) {
 	srv := startServer(t, "-grace", "200ms")
 	conn := dialGreeted(t, srv.addr)
 	// This client never reads, so its reply (and later the goodbye) can
-	// not be written. Fill both kernel buffers until writes block.
+	// not be written. It sends until the server is stuck in a Write,
+	// waiting for room that never comes.
 	chunk := bytes.Repeat([]byte("x"), 64<<10)
-	for {
-		require.NoError(t, conn.SetWriteDeadline(time.Now().Add(200*time.Millisecond)))
+	deadline := time.Now().Add(wait)
+	for !handlerWaitsIn("06-goroutines.(*server).send(") {
+		require.True(t, time.Now().Before(deadline), "the server never got stuck writing a reply")
+		require.NoError(t, conn.SetWriteDeadline(time.Now().Add(50*time.Millisecond)))
 		if _, err := conn.Write(chunk); err != nil {
 			require.True(t, isTimeout(err), "want the write to block, got %v", err)
-			break
 		}
 	}
 	srv.stop()
