@@ -135,14 +135,7 @@ func assertHandlerGoroutines(t testing.TB, want int) {
 	var found []string
 	deadline := time.Now().Add(wait)
 	for {
-		found = found[:0]
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "06-goroutines.(*server).handle(") {
-				found = append(found, g)
-			}
-		}
+		found = handlerStacks()
 		if len(found) == want || time.Now().After(deadline) {
 			break
 		}
@@ -155,15 +148,25 @@ func assertHandlerGoroutines(t testing.TB, want int) {
 // now, inside call (as stack traces name it) and parked there, waiting
 // for its socket to be ready.
 func handlerWaitsIn(call string) bool {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "06-goroutines.(*server).handle(") && strings.Contains(g, call) &&
-			strings.Contains(g, "internal/poll.runtime_pollWait(") {
+	for _, g := range handlerStacks() {
+		if strings.Contains(g, call) && strings.Contains(g, "internal/poll.runtime_pollWait(") {
 			return true
 		}
 	}
 	return false
+}
+
+// handlerStacks returns the stack of every goroutine serving a client.
+func handlerStacks() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var found []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "06-goroutines.(*server).handle(") {
+			found = append(found, g)
+		}
+	}
+	return found
 }
 
 func TestFloodingClientThatNeverReadsDoesNotStallOthers(t *testing.T) {
