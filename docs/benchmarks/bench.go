@@ -241,7 +241,7 @@ func bench(ctx context.Context, root string, o options, stdout io.Writer) error 
 		fmt.Fprintf(stdout, "[%s] %s\n", elapsedSince(started), r.summary())
 	}
 
-	// The targets of issue 8 compare with the external reference server
+	// The performance targets compare with the external reference server
 	// at 50 and 1,000 connections and 64-byte messages; these cells are
 	// repeated and each measure's median kept, because one run is noisy.
 	// The repetitions take turns (every server once, then every server
@@ -281,7 +281,7 @@ func bench(ctx context.Context, root string, o options, stdout io.Writer) error 
 	return res.write(o, stdout)
 }
 
-// isTargetServer says whether a server takes part in issue 8's targets.
+// isTargetServer says whether a server takes part in the performance targets.
 func isTargetServer(s server) bool {
 	switch s.name {
 	case "06 goroutines", "07 poll", "07 epoll":
