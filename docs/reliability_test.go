@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -20,16 +21,24 @@ import (
 )
 
 // A citation is a link whose text is a test's name in backticks and whose
-// target is a test file of a server lesson:
+// target is a test file of a lesson, of one of its exercises or of one of
+// the steps of its ladder:
 //
 //	[`TestSilentClientIsToldAndClosedAfterIdleTimeout`](../06-goroutines/main_test.go)
-var citation = regexp.MustCompile("\\[`((?:Test|Fuzz)[A-Za-z0-9_]+)`\\]\\(\\.\\./(0[5-9]-[a-z-]+)/([A-Za-z0-9_]+_test\\.go)\\)")
+//	[`TestSilentMemberIsDropped`](../06-goroutines/exercise-chat/chat_test.go)
+var citation = regexp.MustCompile("\\[`((?:Test|Fuzz)[A-Za-z0-9_]+)`\\]\\(\\.\\./(0[1-9]-[a-z-]+(?:/exercise-[a-z0-9-]+|/steps/[0-9]+-[a-z0-9-]+)?)/([A-Za-z0-9_]+_test\\.go)\\)")
 
 // testName finds a test's name anywhere in a line, cited or not.
 var testName = regexp.MustCompile(`\b(?:Test|Fuzz)[A-Z][A-Za-z0-9_]*`)
 
-// runFlag finds the -run pattern of the command that runs the suite.
+// runFlag finds the -run pattern of a command that runs the suite.
 var runFlag = regexp.MustCompile(`-run '([^']+)'`)
+
+// command is one `go test -run '…' ./folder/ …` line of the page.
+type command struct {
+	pattern string
+	folders []string
+}
 
 type cited struct {
 	name, lesson, file string
@@ -67,20 +76,27 @@ func TestReliabilityCitesOnlyTestsThatExist(t *testing.T) {
 }
 
 func TestReliabilityCommandRunsEveryCitedTest(t *testing.T) {
-	cites, _, pattern := readReliabilityPage(t)
-	require.NotEmpty(t, pattern, "reliability.md gives no `go test -run '…'` command in a console block")
-	// go test -run matches each top-level test's name against the
-	// pattern, unanchored.
-	run, err := regexp.Compile(pattern)
-	require.NoError(t, err)
+	cites, _, commands := readReliabilityPage(t)
+	require.NotEmpty(t, commands, "reliability.md gives no `go test -run '…'` command in a console block")
 	for _, c := range cites {
-		assert.True(t, run.MatchString(c.name), "reliability.md:%d: the command's -run '%s' does not run %s", c.line, pattern, c.name)
+		runs := false
+		for _, cmd := range commands {
+			// go test -run matches each top-level test's name against
+			// the pattern, unanchored.
+			run, err := regexp.Compile(cmd.pattern)
+			require.NoError(t, err)
+			if run.MatchString(c.name) && slices.Contains(cmd.folders, c.lesson) {
+				runs = true
+				break
+			}
+		}
+		assert.True(t, runs, "reliability.md:%d: no command of the page runs %s in ./%s/", c.line, c.name, c.lesson)
 	}
 }
 
 // readReliabilityPage returns the page's citations, the test names it
-// mentions outside a citation, and the -run pattern of its command.
-func readReliabilityPage(t *testing.T) (cites, bare []cited, pattern string) {
+// mentions outside a citation, and the commands that run them.
+func readReliabilityPage(t *testing.T) (cites, bare []cited, commands []command) {
 	t.Helper()
 	f, err := os.Open("reliability.md")
 	require.NoError(t, err)
@@ -95,7 +111,13 @@ func readReliabilityPage(t *testing.T) (cites, bare []cited, pattern string) {
 		}
 		if inFence {
 			if m := runFlag.FindStringSubmatch(line); m != nil && strings.Contains(line, "go test") {
-				pattern = m[1]
+				cmd := command{pattern: m[1]}
+				for _, field := range strings.Fields(line) {
+					if folder, ok := strings.CutPrefix(field, "./"); ok {
+						cmd.folders = append(cmd.folders, strings.TrimSuffix(folder, "/"))
+					}
+				}
+				commands = append(commands, cmd)
 			}
 			continue
 		}
@@ -107,7 +129,7 @@ func readReliabilityPage(t *testing.T) (cites, bare []cited, pattern string) {
 		}
 	}
 	require.NoError(t, s.Err())
-	return cites, bare, pattern
+	return cites, bare, commands
 }
 
 // lessonTests parses every *_test.go file of a lesson folder, whatever its
