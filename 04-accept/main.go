@@ -129,6 +129,12 @@ func serveOne(ctx context.Context, addr string, idle time.Duration, stdout io.Wr
 	case n == 0 && ctx.Err() != nil:
 		fmt.Fprintln(stdout, "stopped while waiting for the client")
 		return nil
+	case n == 0 && isReset(err):
+		// The client aborted (RST) instead of closing: its kernel threw
+		// away whatever it had sent. Like a client that left, it ends
+		// this conversation; it is not the server's failure.
+		fmt.Fprintln(stdout, "the client reset the connection; nothing to echo")
+		return nil
 	case n == 0:
 		return fmt.Errorf("read from %s: %w", conn.RemoteAddr(), err)
 	}
@@ -242,6 +248,12 @@ func explain(err error) string {
 		return fmt.Sprintf("%v: the host name could not be resolved (see docs/errors.md#no-such-host)", err)
 	}
 	return err.Error()
+}
+
+// isReset reports a connection the peer aborted with RST instead of
+// closing it with FIN.
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET)
 }
 
 // isTimeout reports a deadline that passed: a read or write deadline

@@ -96,6 +96,21 @@ func TestClientThatLeavesWithoutSendingEndsCleanly(t *testing.T) {
 	assert.Contains(t, srv.out.String(), "the client left without sending anything")
 }
 
+func TestClientThatResetsBeforeSendingIsReportedAndEndsCleanly(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0")
+	conn := dial(t, srv.addr)
+	srv.out.next(t) // "client connected from ...": the server is reading now
+
+	// Linger 0 makes Close send RST instead of FIN: an aborted client,
+	// as when it crashes. That ends this one conversation, like a client
+	// that leaves; the server says so in one line and exits 0.
+	require.NoError(t, conn.(*net.TCPConn).SetLinger(0))
+	require.NoError(t, conn.Close())
+
+	require.NoError(t, srv.wait(t))
+	assert.Equal(t, "the client reset the connection; nothing to echo", srv.out.next(t))
+}
+
 func TestSilentClientIsDroppedAfterTheIdleTimeout(t *testing.T) {
 	srv := startServer(t, "-addr", "127.0.0.1:0", "-idle-timeout", "50ms")
 	conn := dial(t, srv.addr)
