@@ -71,7 +71,9 @@ func TestAcceptRecoversFromTooManyOpenFiles(t *testing.T) {
 	fresh := connect(t, srv.addr)
 	fresh.greeted()
 	fresh.ask("and me\n")
-	log := srv.out.String()
+	log := srv.out.waitFor(t, "the arrival of the fresh client", func(out string) bool {
+		return strings.Contains(out, " "+fresh.conn.LocalAddr().String()+" connected\n")
+	})
 	assert.Equal(t, 1, strings.Count(log, "accept failed"), "one line when the failures start:\n%s", log)
 	assert.Equal(t, 1, strings.Count(log, "accepting again after"), "one line when they end:\n%s", log)
 	assert.Contains(t, log, "too many open files")

@@ -53,6 +53,7 @@ const greeting = "welcome to 05-loop: every message you send comes back after OK
 // config holds the limits that keep one bad client from hurting the rest.
 type config struct {
 	idle  time.Duration // how long a client may stay silent, or leave replies unread
+	turn  time.Duration // how long one client may be served while others wait; 0: no limit
 	grace time.Duration // how long shutdown may spend on the client being served
 }
 
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	client := flags.Bool("client", false, "connect to -addr, send each line of standard input and print the replies")
 	var cfg config
 	flags.DurationVar(&cfg.idle, "idle-timeout", 2*time.Minute, "close a client that sends nothing, or reads nothing, for this long")
+	flags.DurationVar(&cfg.turn, "max-turn", time.Minute, "serve one client for at most this long, then close it so the next in the queue gets its turn (0: no limit)")
 	flags.DurationVar(&cfg.grace, "grace", 5*time.Second, "on Ctrl+C, how long to spend saying goodbye to the client being served")
 	maxConns := flags.Int("max-conns", 1000, "most clients served at once (this server serves one at a time whatever N says; the rest wait in the backlog)")
 	if err := flags.Parse(args); err != nil {
@@ -79,6 +81,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		problem = fmt.Sprintf("unexpected argument %q", flags.Arg(0))
 	case cfg.idle <= 0:
 		problem = "-idle-timeout must be more than 0"
+	case cfg.turn < 0:
+		problem = "-max-turn must not be negative"
 	case cfg.grace < 0:
 		problem = "-grace must not be negative"
 	case *maxConns < 1:
@@ -93,8 +97,38 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *client {
 		return runClient(ctx, *addr, cfg.idle, stdin, stdout)
 	}
-	return serve(ctx, *addr, cfg, stdout)
+	return serveLogged(ctx, *addr, cfg, stdout)
 }
+
+// serveLogged runs serve with its log going through a logQueue, so that
+// a stdout nobody reads never stops the server. When serve returns, what
+// is still queued is written, but for no longer than the stop's own
+// -grace: Ctrl+C still stops the server in time when stdout is stuck.
+func serveLogged(ctx context.Context, addr string, cfg config, stdout io.Writer) error {
+	log := newLogQueue(stdout)
+	stopped := make(chan time.Time, 1)
+	stopWatch := context.AfterFunc(ctx, func() { stopped <- time.Now() })
+	defer stopWatch()
+
+	err := serve(ctx, addr, cfg, log)
+
+	deadline := time.Now().Add(cfg.grace)
+	select {
+	case at := <-stopped:
+		deadline = at.Add(cfg.grace)
+	default:
+	}
+	// A stdout that keeps up needs microseconds; give it those even with
+	// -grace 0, so the last line ("stopped") is never lost to a race.
+	if floor := time.Now().Add(lastLogLines); deadline.Before(floor) {
+		deadline = floor
+	}
+	log.close(deadline)
+	return err
+}
+
+// lastLogLines is the least time the log gets to write its last lines.
+const lastLogLines = 100 * time.Millisecond
 
 // serve listens on addr and serves clients one after another until ctx
 // is cancelled. Nothing a client does ends this loop: only Ctrl+C, or a
@@ -174,6 +208,7 @@ func pause(ctx context.Context, d time.Duration) {
 var (
 	errIdle       = errors.New("client sent nothing for the idle timeout")
 	errNotReading = errors.New("client does not read its replies")
+	errTurnOver   = errors.New("client was served for -max-turn")
 	errStopping   = errors.New("server shutting down")
 )
 
@@ -200,6 +235,9 @@ func handle(ctx context.Context, conn net.Conn, cfg config, stdout io.Writer) {
 	case errors.Is(err, errIdle):
 		fmt.Fprintf(stdout, "client %s idle, closed\n", who)
 		closeGracefully(conn, fmt.Sprintf("bye: idle for %v, closing\n", cfg.idle), time.Second)
+	case errors.Is(err, errTurnOver):
+		fmt.Fprintf(stdout, "client %s turn over, closed\n", who)
+		closeGracefully(conn, fmt.Sprintf("bye: turn over after %v, closing\n", cfg.turn), time.Second)
 	case errors.Is(err, errStopping):
 		fmt.Fprintf(stdout, "client %s closed at shutdown\n", who)
 		closeGracefully(conn, "bye: server shutting down\n", cfg.grace)
@@ -223,15 +261,16 @@ func converse(ctx context.Context, conn net.Conn, cfg config) error {
 	// never holds more than 4096 bytes of it, and one reply.
 	buf := make([]byte, 4096)
 	reply := make([]byte, 0, len("OK...")+len(buf))
+	turn := startTurn(cfg)
 
-	if err := send(ctx, conn, []byte(greeting), cfg); err != nil {
+	if err := send(ctx, conn, []byte(greeting), cfg, turn); err != nil {
 		return err
 	}
 	for {
 		// Each wait for the client gets a fresh deadline. Ctrl+C may
 		// come just before this line undoes the stop signal's deadline,
 		// so check for it after setting ours.
-		if err := conn.SetReadDeadline(time.Now().Add(cfg.idle)); err != nil {
+		if err := conn.SetReadDeadline(turn.deadline()); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -246,7 +285,7 @@ func converse(ctx context.Context, conn net.Conn, cfg config) error {
 		if n > 0 {
 			reply = append(reply[:0], "OK..."...)
 			reply = append(reply, buf[:n]...)
-			if err := send(ctx, conn, reply, cfg); err != nil {
+			if err := send(ctx, conn, reply, cfg, turn); err != nil {
 				return err
 			}
 		}
@@ -255,6 +294,8 @@ func converse(ctx context.Context, conn net.Conn, cfg config) error {
 			continue
 		case isTimeout(err) && ctx.Err() != nil:
 			return errStopping
+		case isTimeout(err) && turn.over():
+			return errTurnOver
 		case isTimeout(err):
 			return errIdle
 		default:
@@ -263,11 +304,41 @@ func converse(ctx context.Context, conn net.Conn, cfg config) error {
 	}
 }
 
+// turn is one client's time with the server. The idle timeout alone does
+// not end it: a client that sends a byte every few seconds is never idle
+// for long, and would keep everyone behind it waiting forever. So a turn
+// also has an end, -max-turn after it began, and no deadline goes past it.
+type turn struct {
+	idle time.Duration
+	end  time.Time // zero: no limit
+}
+
+func startTurn(cfg config) turn {
+	t := turn{idle: cfg.idle}
+	if cfg.turn > 0 {
+		t.end = time.Now().Add(cfg.turn)
+	}
+	return t
+}
+
+// deadline is the idle timeout from now, or the end of the turn if that
+// comes first.
+func (t turn) deadline() time.Time {
+	d := time.Now().Add(t.idle)
+	if !t.end.IsZero() && t.end.Before(d) {
+		return t.end
+	}
+	return d
+}
+
+// over reports whether the turn has ended.
+func (t turn) over() bool { return !t.end.IsZero() && !time.Now().Before(t.end) }
+
 // send writes p to the client. Write blocks while the client's buffers
 // are full, so a client that never reads would hold the server, and
 // everyone queued behind it, forever; the deadline cuts it off instead.
-func send(ctx context.Context, conn net.Conn, p []byte, cfg config) error {
-	if err := conn.SetWriteDeadline(time.Now().Add(cfg.idle)); err != nil {
+func send(ctx context.Context, conn net.Conn, p []byte, cfg config, turn turn) error {
+	if err := conn.SetWriteDeadline(turn.deadline()); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
@@ -277,7 +348,10 @@ func send(ctx context.Context, conn net.Conn, p []byte, cfg config) error {
 		}
 	}
 	if _, err := conn.Write(p); err != nil {
-		if isTimeout(err) {
+		switch {
+		case isTimeout(err) && ctx.Err() == nil && turn.over():
+			return errTurnOver
+		case isTimeout(err):
 			return errNotReading
 		}
 		return err

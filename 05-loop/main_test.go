@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -185,7 +186,7 @@ func TestClientThatLeavesWithoutSendingDoesNotStopTheServer(t *testing.T) {
 	c.greeted()
 	c.leave()
 	connect(t, srv.addr).greeted()
-	assert.Contains(t, srv.out.String(), "client "+c.conn.LocalAddr().String()+" left\n")
+	srv.out.waitForLine(t, "client "+c.conn.LocalAddr().String()+" left")
 }
 
 func TestClientThatResetsDoesNotStopTheServer(t *testing.T) {
@@ -224,7 +225,10 @@ func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
 	c := connect(t, srv.addr)
 	c.greeted()
 	c.ask("anyone there?\n")
-	assert.Equal(t, clients+1, strings.Count(srv.out.String(), " connected\n"))
+	log := srv.out.waitFor(t, "every client's arrival", func(out string) bool {
+		return strings.Count(out, " connected\n") >= clients+1
+	})
+	assert.Equal(t, clients+1, strings.Count(log, " connected\n"))
 }
 
 // resetMidStream is one misbehaving client: it waits for its greeting,
@@ -281,12 +285,62 @@ func TestSilentClientHoldsUpTheQueueUntilIdleTimeout(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(start), idle)
 	silentWho := silent.conn.LocalAddr().String()
 	waitingWho := waiting.conn.LocalAddr().String()
-	log := srv.out.String()
+	log := srv.out.waitForLine(t, "client "+waitingWho+" connected")
 	assert.Less(t,
 		strings.Index(log, "client "+silentWho+" idle, closed"),
 		strings.Index(log, "client "+waitingWho+" connected"),
 		"the silent client must be closed before the waiting one is accepted:\n%s", log)
 	assert.Equal(t, "let me in\n", strip(waiting.readAtLeast(len("let me in\n"))))
+}
+
+func TestTricklingClientIsClosedAtTheEndOfItsTurnAndTheNextIsServed(t *testing.T) {
+	// A byte every 20 ms keeps an idle timeout of 1 s from ever firing:
+	// only the end of the turn can close this client.
+	const turn = 300 * time.Millisecond
+	srv := startServer(t, "-idle-timeout", "1s", "-max-turn", turn.String())
+	start := time.Now()
+	trickler := connect(t, srv.addr)
+	trickler.greeted()
+	waiting := connect(t, srv.addr)
+	waiting.write("let me in\n")
+
+	// Trickle until the server closes, but 200 bytes (4 s) at most, so
+	// that against a server with no turn limit the test still ends.
+	closed := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < 200; i++ {
+			select {
+			case <-closed:
+				return
+			case <-tick.C:
+			}
+			if _, err := trickler.conn.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}()
+	got := trickler.rest()
+	close(closed)
+	<-trickled
+	trickler.leave()
+
+	answers, bye, ok := strings.Cut(got, "bye: ")
+	require.True(t, ok, "no goodbye in %q", got)
+	assert.Equal(t, fmt.Sprintf("turn over after %v, closing\n", turn), bye)
+	assert.NotEmpty(t, answers, "the trickler was answered while its turn lasted")
+	assert.Empty(t, strings.Trim(strip(answers), "x"), "only its own bytes came back: %q", answers)
+	assert.GreaterOrEqual(t, time.Since(start), turn)
+
+	// The waiting client is served next, with what it sent while waiting.
+	waiting.greeted()
+	assert.Equal(t, "let me in\n", strip(waiting.readAtLeast(len("let me in\n"))))
+	who := trickler.conn.LocalAddr().String()
+	assert.Equal(t, []string{"client " + who + " connected", "client " + who + " turn over, closed"},
+		srv.out.linesAbout(t, who))
 }
 
 func TestFloodingClientThatNeverReadsIsCutOffAndTheNextIsServed(t *testing.T) {
@@ -324,6 +378,49 @@ func TestFloodingClientThatNeverReadsIsCutOffAndTheNextIsServed(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("the flooder's Write never ended")
 	}
+}
+
+func TestServerKeepsServingAndStopsInTimeWhileNobodyReadsItsLog(t *testing.T) {
+	// stdout is a pipe that nobody reads (a paused `| less`): every
+	// write to it blocks, from just after the "listening on" line.
+	stuck := &stuckStdout{released: make(chan struct{})}
+	srv := startServerOn(t, func(l *lines) io.Writer { stuck.to = l; return stuck }, "-grace", "200ms")
+	stuck.hold()
+	t.Cleanup(stuck.release)
+
+	// 600 clients make 1,200 log lines, more than the log's queue holds.
+	// Each is served all the same.
+	const clients = 600
+	for i := 0; i < clients; i++ {
+		c := connect(t, srv.addr)
+		c.greeted()
+		c.leave()
+	}
+
+	// Ctrl+C still stops the server within -grace (plus the scheduler's
+	// slack), although its last log lines cannot be written.
+	start := time.Now()
+	srv.stop()
+	require.NoError(t, srv.wait(t))
+	assert.Less(t, time.Since(start), 200*time.Millisecond+time.Second)
+
+	// Once stdout moves again, the queued lines come out, and the count
+	// of the lines that did not fit. Every line is either written or
+	// counted: two per client, and "stopped".
+	stuck.release()
+	dropped := regexp.MustCompile(`^log: (\d+) lines dropped while the log was not being read$`)
+	srv.out.waitFor(t, "the queued lines and the count of dropped ones", func(out string) bool {
+		written, lost := 0, 0
+		for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n")[1:] {
+			if m := dropped.FindStringSubmatch(line); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				lost += n
+			} else {
+				written++
+			}
+		}
+		return lost > 0 && written+lost == 2*clients+1
+	})
 }
 
 func TestMemoryStaysFixedWhileAClientStreams8MB(t *testing.T) {
@@ -396,6 +493,7 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{"-max-conns", "0"},
 		{"-idle-timeout", "0s"},
 		{"-grace", "-1s"},
+		{"-max-turn", "-1s"},
 		{"extra-argument"},
 	} {
 		var stderr bytes.Buffer
@@ -490,8 +588,8 @@ func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 	talking.conn.Close()
 	require.NoError(t, srv.wait(t))
 
-	// Every goroutine the program started runs code from main.go; once
-	// run has returned, none may be left.
+	// Every goroutine the program started runs code from its own files;
+	// once run has returned, none may be left.
 	var stacks string
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
@@ -501,22 +599,29 @@ func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	t.Fatalf("goroutines still running code from main.go:\n%s", stacks)
+	t.Fatalf("goroutines still running the program's code:\n%s", stacks)
 }
 
 // programGoroutines returns the stacks of all goroutines that are in a
-// function from main.go.
+// function from the program's own files (not its tests).
 func programGoroutines() string {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	var found []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "05-loop/main.go:") {
-			found = append(found, g)
+		for _, m := range programFrame.FindAllStringSubmatch(g, -1) {
+			if !strings.HasSuffix(m[1], "_test") {
+				found = append(found, g)
+				break
+			}
 		}
 	}
 	return strings.Join(found, "\n\n")
 }
+
+// programFrame matches a stack frame in one of the program's files, such
+// as 05-loop/main.go:123, and not in a test file.
+var programFrame = regexp.MustCompile(`05-loop/([a-z_]+)\.go:\d`)
 
 func TestBusyAddressFailsWithAddressInUse(t *testing.T) {
 	ln, err := nettest.NewLocalListener("tcp4")
@@ -718,10 +823,18 @@ type server struct {
 // it to print the address it listens on.
 func startServer(t testing.TB, args ...string) *server {
 	t.Helper()
+	return startServerOn(t, func(l *lines) io.Writer { return l }, args...)
+}
+
+// startServerOn is startServer with stdout made by stdout from the
+// recorder of its lines, so that a test can put its own writer between.
+func startServerOn(t testing.TB, stdout func(*lines) io.Writer, args ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := &server{out: newLines(), stop: cancel, done: make(chan error, 1)}
+	out := stdout(srv.out)
 	args = append([]string{"-addr", "127.0.0.1:0"}, args...)
-	go func() { srv.done <- run(ctx, args, nil, srv.out, io.Discard) }()
+	go func() { srv.done <- run(ctx, args, nil, out, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -914,6 +1027,42 @@ func (l *lines) waitFor(t testing.TB, what string, done func(out string) bool) s
 	}
 }
 
+// waitForLine waits until line has been printed, and returns the output.
+func (l *lines) waitForLine(t testing.TB, line string) string {
+	t.Helper()
+	return l.waitFor(t, line, func(out string) bool {
+		return strings.HasPrefix(out, line+"\n") || strings.Contains(out, "\n"+line+"\n")
+	})
+}
+
+// stuckStdout stands for a pipe that nobody reads: once held, each Write
+// blocks until release, and then goes on to the recorder.
+type stuckStdout struct {
+	to       *lines
+	mu       sync.Mutex
+	held     bool
+	released chan struct{}
+	once     sync.Once
+}
+
+func (s *stuckStdout) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = true
+}
+
+func (s *stuckStdout) release() { s.once.Do(func() { close(s.released) }) }
+
+func (s *stuckStdout) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	held := s.held
+	s.mu.Unlock()
+	if held {
+		<-s.released
+	}
+	return s.to.Write(p)
+}
+
 // linesAbout returns the log lines that mention who, once the server has
 // logged how that client's conversation ended.
 func (l *lines) linesAbout(t testing.TB, who string) []string {
@@ -1036,9 +1185,10 @@ func TestNoGoroutinePerClientOutlivesAResetStorm(t *testing.T) {
 	srv := startServer(t)
 	c := connect(t, srv.addr)
 	c.greeted()
-	// While one client is served, exactly one goroutine runs the
-	// program's code: the loop in serve, now inside handle.
-	require.Equal(t, 1, settledProgramGoroutines(1), programGoroutines())
+	// While one client is served, exactly two goroutines run the
+	// program's code: the loop in serve, now inside handle, and the one
+	// that writes the log.
+	require.Equal(t, 2, settledProgramGoroutines(2), programGoroutines())
 
 	c.leave()
 	for i := 0; i < 50; i++ {
@@ -1049,7 +1199,7 @@ func TestNoGoroutinePerClientOutlivesAResetStorm(t *testing.T) {
 	next := connect(t, srv.addr)
 	next.greeted()
 	next.ask("after the storm\n")
-	assert.Equal(t, 1, settledProgramGoroutines(1), programGoroutines())
+	assert.Equal(t, 2, settledProgramGoroutines(2), programGoroutines())
 }
 
 // settledProgramGoroutines waits up to a few seconds for the number of
