@@ -311,19 +311,26 @@ func withTwoProcessors(s server) (server, bool) {
 }
 
 // goServers are the lessons' servers, each with room for 10,000 clients
-// and an idle timeout longer than any cell.
+// and an idle timeout longer than any cell. Each server is given only the
+// flags it has: an unknown flag would stop it with a usage error.
 func goServers(bins map[string]string) []server {
-	common := []string{"-addr", "127.0.0.1:0", "-max-conns", "20000", "-idle-timeout", "10m", "-grace", "1s"}
+	common := []string{"-addr", "127.0.0.1:0", "-idle-timeout", "10m", "-grace", "1s"}
 	with := func(bin string, extra ...string) []string {
 		return append(append([]string{bin}, common...), extra...)
 	}
+	// The sequential 05 ends a client's turn after -max-turn; a cell's
+	// connections must not be cut off in the middle of it.
+	loop := []string{"-max-turn", "0", "-max-conns", "20000"}
+	// The concurrent servers: room for every cell's clients, all of
+	// which come from one address, 127.0.0.1.
+	many := []string{"-max-conns", "20000"}
 	return []server{
-		{name: "05 loop", kind: "go", argv: with(bins["05-loop"]), protocol: "ok", sequential: true},
-		{name: "06 goroutines", kind: "go", argv: with(bins["06-goroutines"]), protocol: "ok"},
-		{name: "07 poll", kind: "go", argv: with(bins["07-select"], "-poller", "poll"), protocol: "ok"},
-		{name: "07 epoll", kind: "go", argv: with(bins["07-select"], "-poller", "epoll"), protocol: "ok"},
-		{name: "08 sequential", kind: "go", argv: with(bins["08-socketserver"], "-sequential"), protocol: "upper", sequential: true, maxMessage: 4096},
-		{name: "08 concurrent", kind: "go", argv: with(bins["08-socketserver"]), protocol: "upper", maxMessage: 4096},
+		{name: "05 loop", kind: "go", argv: with(bins["05-loop"], loop...), protocol: "ok", sequential: true},
+		{name: "06 goroutines", kind: "go", argv: with(bins["06-goroutines"], many...), protocol: "ok"},
+		{name: "07 poll", kind: "go", argv: with(bins["07-select"], slices.Concat(many, []string{"-poller", "poll"})...), protocol: "ok"},
+		{name: "07 epoll", kind: "go", argv: with(bins["07-select"], slices.Concat(many, []string{"-poller", "epoll"})...), protocol: "ok"},
+		{name: "08 sequential", kind: "go", argv: with(bins["08-socketserver"], slices.Concat(many, []string{"-sequential"})...), protocol: "upper", sequential: true, maxMessage: 4096},
+		{name: "08 concurrent", kind: "go", argv: with(bins["08-socketserver"], many...), protocol: "upper", maxMessage: 4096},
 	}
 }
 
