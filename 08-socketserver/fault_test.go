@@ -4,14 +4,18 @@ package main
 // checks that it still answers a fresh client. Small timeouts keep it fast.
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,6 +344,235 @@ func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 	}
 }
 
+func TestLogNobodyReadsCostsLinesNeverServiceOrShutdown(t *testing.T) {
+	// stdout passes the first line ("listening on") and then blocks, as a
+	// pipe into a paused "| less" does once its buffer is full.
+	out := newStuckStdout(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-handler", "cmd", "-grace", "200ms"}, nil, out, io.Discard)
+	}()
+	addr, ok := strings.CutPrefix(out.lines.next(t), "listening on ")
+	require.True(t, ok)
+
+	// Every refusal is a log line: 2,000 of them, more than the log's
+	// queue holds, and every one is answered.
+	conn, replies := dialFrames(t, addr)
+	for batch := 0; batch < 20; batch++ {
+		_, err := io.WriteString(conn, strings.Repeat("nope\n", 100))
+		require.NoError(t, err)
+		for i := 0; i < 100; i++ {
+			reply, err := readFrame(replies)
+			require.NoError(t, err, "reply %d", batch*100+i)
+			require.True(t, strings.HasPrefix(string(reply), "refused: "), "got %q", reply)
+		}
+	}
+	// Other clients are served too.
+	for i := 0; i < 5; i++ {
+		conn, replies := dialFrames(t, addr)
+		assert.True(t, strings.HasPrefix(askFrame(t, conn, replies, "nope"), "refused: "))
+		conn.Close()
+	}
+
+	// Ctrl+C still stops the server: its last log lines wait for
+	// stdout no longer than -grace.
+	cancel()
+	require.NoError(t, receive(t, done))
+
+	// When stdout moves again, the log says how many lines it lost.
+	out.release()
+	line := waitForLine(t, out.lines, "lines dropped")
+	assert.Regexp(t, `^log: [1-9][0-9]* lines dropped while the log was not being read$`, line)
+}
+
+func TestLogRepeatsAtMost32BytesOfWhatAClientSent(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0", "-handler", "cmd")
+	conn, replies := dialFrames(t, srv.addr)
+	// 4,000 bytes that %q would write as 16,000.
+	long := strings.Repeat("\xff", 4000)
+	assert.True(t, strings.HasPrefix(askFrame(t, conn, replies, long), "refused: "))
+	line := waitForLine(t, srv.out, "refused")
+	assert.Equal(t, `client `+conn.LocalAddr().String()+`: refused "`+strings.Repeat(`\xff`, 32)+`"… (4000 bytes)`, line)
+}
+
+func TestProgramThatPrintsPastTheCapIsKilledAtOnce(t *testing.T) {
+	yes, err := exec.LookPath("yes")
+	if err != nil {
+		t.Skip("no yes program here (Windows has none)")
+	}
+	// yes prints "y" lines until it is killed. The deadline is only a
+	// backstop: if runProgram returns because it passed, the program ran
+	// on after its output passed the cap, which is the bug.
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	out, err := runProgram(ctx, yes, nil)
+	require.NoError(t, ctx.Err(), "yes ran until the test's deadline: it should have been killed when its output passed the cap")
+	assert.ErrorIs(t, err, errTooMuchOutput)
+	assert.Len(t, out, maxOutput)
+}
+
+func TestCommandThatPrintsTooMuchIsStoppedAndSaysSo(t *testing.T) {
+	chatty := func(context.Context, string, []string) ([]byte, error) {
+		return []byte("y\ny"), errTooMuchOutput
+	}
+	addr := serveCmd(t, chatty)
+	conn, replies := dialFrames(t, addr)
+	assert.Equal(t, "y\ny\nerror: echo printed more than 65536 bytes and was stopped\n", askFrame(t, conn, replies, "echo y"))
+}
+
+func TestDateRefusesFieldWidthsThatOnlyAmplify(t *testing.T) {
+	rec := &recorder{out: []byte("ran\n")}
+	addr := serveCmd(t, rec.run)
+	conn, replies := dialFrames(t, addr)
+	for _, line := range []string{
+		"date +%2147483647c", // two gigabytes of padding
+		"date +%-10d",        // a flag, then a width
+		"date +%_5H",
+		"date +%0100Y", // "0" is a flag; "100" is the width
+		"date -u +x%%%9s",
+		"date +%Y +%3m",
+	} {
+		assert.Equal(t, "refused: date +FORMAT takes no field width (as in %10c): a width only makes the output longer\n",
+			askFrame(t, conn, replies, line), line)
+	}
+	assert.Empty(t, rec.calls(), "a refused date must never run")
+
+	// Formats without a width still run.
+	for _, line := range []string{"date", "date -u", "date +%Y-%m-%d", "date +%%10", "date +%-d", "date +%0d", "date -u +%s"} {
+		assert.Equal(t, "ran\n", askFrame(t, conn, replies, line), line)
+	}
+}
+
+func TestProgramsPastMaxProgramsAreAnsweredBusy(t *testing.T) {
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	// The first program runs until the test releases it.
+	slow := func(ctx context.Context, name string, _ []string) ([]byte, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return []byte(name + " done\n"), nil
+	}
+	addr := serveHandler(t, newCmdHandler(slow, wait, 1, nil), false)
+
+	first := dial(t, addr)
+	_, err := io.WriteString(first, "date\n")
+	require.NoError(t, err)
+	receive(t, started)
+
+	// The one slot is taken: the next command is answered at once.
+	second, replies := dialFrames(t, addr)
+	assert.Equal(t, "busy: the server runs at most 1 programs at once; try again in a moment\n", askFrame(t, second, replies, "uptime"))
+	assert.Empty(t, started, "a busy answer runs nothing")
+}
+
+func TestTricklingClientIsClosedWhenALineTakesLongerThanMessageTimeout(t *testing.T) {
+	// The idle timeout stays at its default of 2 minutes: a byte every
+	// 20 ms keeps it from ever firing. Only the message clock can help.
+	for _, mode := range []string{"upper", "sequential", "cmd"} {
+		t.Run(mode, func(t *testing.T) {
+			args := []string{"-addr", "127.0.0.1:0", "-message-timeout", "300ms"}
+			switch mode {
+			case "sequential":
+				args = append(args, "-sequential")
+			case "cmd":
+				args = append(args, "-handler", "cmd")
+			}
+			srv := startServer(t, args...)
+			conn := dial(t, srv.addr)
+			stop := trickle(t, conn)
+
+			if mode == "sequential" {
+				// The trickler holds the only slot; the next client
+				// waits in the backlog until the message clock frees it.
+				waitForLine(t, srv.out, "connected")
+				assertFreshClientIsServed(t, srv.addr)
+			}
+			var bye []byte
+			var err error
+			if mode == "cmd" {
+				bye, err = readFrame(conn)
+			} else {
+				var line string
+				line, err = bufio.NewReader(conn).ReadString('\n')
+				bye = []byte(line)
+			}
+			require.NoError(t, err, "the trickler should have been told and closed")
+			assert.Equal(t, "bye: a line took longer than 300ms to arrive, closing\n", string(bye))
+			stop()
+			switch mode {
+			case "upper":
+				assertFreshClientIsServed(t, srv.addr)
+			case "cmd":
+				fresh, replies := dialFrames(t, srv.addr)
+				assert.True(t, strings.HasPrefix(askFrame(t, fresh, replies, "nope"), "refused: "))
+			}
+		})
+	}
+}
+
+func TestMessageClockStartsAtEachLinesFirstByte(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0", "-message-timeout", "200ms")
+	conn, replies := dialLines(t, srv.addr)
+	assert.Equal(t, "ONE", askLine(t, conn, replies, "one"))
+	// A pause between lines, longer than -message-timeout, is the idle
+	// timeout's business (2 minutes here): the next line is answered.
+	// (This pause is the scenario, not a way to wait for something.)
+	time.Sleep(300 * time.Millisecond)
+	assert.Equal(t, "TWO", askLine(t, conn, replies, "two"))
+}
+
+func TestTricklingClientsFromOneAddressCannotTakeEverySlot(t *testing.T) {
+	for _, handler := range []string{"upper", "cmd"} {
+		t.Run(handler, func(t *testing.T) {
+			well := secondLoopbackDialer(t)
+			srv := startServer(t, "-addr", "127.0.0.1:0", "-handler", handler, "-max-conns", "4", "-max-conns-per-ip", "3")
+
+			// Three connections from 127.0.0.1 are served and held open.
+			for i := 0; i < 3; i++ {
+				hangUpOnEOF(dial(t, srv.addr))
+				waitForLine(t, srv.out, "connected")
+			}
+			// Five more from the same address are told why and closed,
+			// and do not keep the fourth slot.
+			for i := 0; i < 5; i++ {
+				conn := dial(t, srv.addr)
+				var got string
+				if handler == "cmd" {
+					bye, err := readFrame(conn)
+					require.NoError(t, err)
+					got = string(bye)
+					_, err = readFrame(conn)
+					assert.ErrorIs(t, err, io.EOF, "then a clean end of stream")
+				} else {
+					all, err := io.ReadAll(conn)
+					require.NoError(t, err, "closed with FIN, not reset")
+					got = string(all)
+				}
+				assert.Equal(t, "bye: too many connections from your address (limit 3), closing\n", got)
+				assert.Regexp(t, `^client 127\.0\.0\.1:\d+ refused: too many connections from 127\.0\.0\.1 \(limit 3\)$`, waitForLine(t, srv.out, "too many"))
+			}
+
+			// A client from another address gets the last slot.
+			conn, err := well.Dial("tcp", srv.addr)
+			require.NoError(t, err)
+			defer conn.Close()
+			require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
+			replies := bufio.NewReader(conn)
+			if handler == "cmd" {
+				assert.True(t, strings.HasPrefix(askFrame(t, conn, replies, "nope"), "refused: "))
+			} else {
+				assert.Equal(t, "WELL BEHAVED", askLine(t, conn, replies, "well behaved"))
+			}
+		})
+	}
+}
+
 // ---- helpers ----
 
 // serverGoroutines returns the stacks of the goroutines, other than the
@@ -391,6 +624,74 @@ func startFlood(t *testing.T, addr string) <-chan floodResult {
 	}()
 	return done
 }
+
+// trickle sends conn one byte every 20 ms, and never a newline, until
+// the returned function is called or a write fails.
+func trickle(t *testing.T, conn net.Conn) (stop func()) {
+	t.Helper()
+	quit := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if _, err := conn.Write([]byte("a")); err != nil {
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { close(quit) })
+		receive(t, stopped)
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// secondLoopbackDialer dials from 127.0.0.2, a client at another address
+// than the tests' usual 127.0.0.1. Linux answers on all of 127.0.0.0/8;
+// macOS has only 127.0.0.1 unless an alias is added.
+func secondLoopbackDialer(t *testing.T) *net.Dialer {
+	t.Helper()
+	d := &net.Dialer{Timeout: wait, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	ln, err := net.Listen("tcp4", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("cannot use 127.0.0.2 here (%v); on macOS: sudo ifconfig lo0 alias 127.0.0.2", err)
+	}
+	ln.Close()
+	return d
+}
+
+// stuckStdout passes its first line to lines, then blocks every Write
+// until release is called, like a pipe that nobody reads.
+type stuckStdout struct {
+	lines    *lines
+	writes   atomic.Int32
+	released chan struct{}
+	once     sync.Once
+}
+
+func newStuckStdout(t *testing.T) *stuckStdout {
+	s := &stuckStdout{lines: newLines(), released: make(chan struct{})}
+	t.Cleanup(s.release)
+	return s
+}
+
+func (s *stuckStdout) Write(p []byte) (int, error) {
+	if s.writes.Add(1) > 1 {
+		<-s.released
+	}
+	return s.lines.Write(p)
+}
+
+func (s *stuckStdout) release() { s.once.Do(func() { close(s.released) }) }
 
 // readerConn reads through the bufio.Reader that may already hold some
 // of the connection's bytes.

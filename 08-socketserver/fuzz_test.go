@@ -1,13 +1,13 @@
 package main
 
 // Random bytes into every parser: the frame decoder that the cmd client
-// relies on, the line reader that both handlers rely on, and the cmd
-// handler's allowlist check. Run them
-// longer with
+// relies on, the line reader that both handlers rely on, the cmd
+// handler's allowlist check, and upper's reply. Run them longer with
 //
 //	go test -fuzz=FuzzReadFrame ./08-socketserver
 //	go test -fuzz=FuzzReadLine ./08-socketserver
 //	go test -fuzz=FuzzCmdAnswer ./08-socketserver
+//	go test -fuzz=FuzzUpper ./08-socketserver
 //
 // The seed corpus lives in testdata/fuzz/<name>/; plain `go test` runs it.
 
@@ -112,6 +112,24 @@ func FuzzReadLine(f *testing.F) {
 	})
 }
 
+// FuzzUpper checks that upper's replies never grow: each byte comes back
+// as itself, or, for an ASCII lower-case letter, as its capital.
+func FuzzUpper(f *testing.F) {
+	f.Add([]byte("hello, World"))
+	f.Add([]byte("\xff\xfe caf\xc3\xa9 \xe2\x80"))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		got := upperASCII(line)
+		require.Len(t, got, len(line))
+		for i, b := range line {
+			want := b
+			if 'a' <= b && b <= 'z' {
+				want = b - 'a' + 'A'
+			}
+			require.Equal(t, want, got[i], "byte %d of %q", i, line)
+		}
+	})
+}
+
 // FuzzCmdAnswer feeds any line to the cmd handler's allowlist check,
 // with a recorder in place of the system. A line is either refused and
 // runs nothing, or runs exactly the allowed program it names, with
@@ -121,6 +139,7 @@ func FuzzCmdAnswer(f *testing.F) {
 		"", " ", "date", "date -u +%s", "date -s 00:00", "date; rm -rf /",
 		"echo $(whoami) | cat *", "hostname evil", "uptime\x00", "whoami\t-x",
 		"/bin/date", "\u00a0date", "ECHO hi", "echo\r", "sh -c date",
+		"date +%2147483647c", "date +%%10", "date -u +%-d%_5H",
 	} {
 		f.Add(seed)
 	}

@@ -33,10 +33,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // main only wires the process: flags come from os.Args, Ctrl+C and
@@ -70,7 +72,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	handler := flags.String("handler", "upper", "the protocol: `upper` (lines in upper case) or cmd (run an allowed command)")
 	sequential := flags.Bool("sequential", false, "serve one client at a time, like Python's TCPServer")
 	maxConns := flags.Int("max-conns", 1000, "most clients served at once; more wait in the backlog")
+	maxPerIP := flags.Int("max-conns-per-ip", 100, "most clients served at once from one IP address; 0 means no limit (-sequential serves one anyway)")
 	idle := flags.Duration("idle-timeout", 2*time.Minute, "close a client that sends nothing (or reads nothing) for this long")
+	message := flags.Duration("message-timeout", 30*time.Second, "close a client whose line takes longer than this to arrive, from its first byte")
+	maxPrograms := flags.Int("max-programs", 8, "with -handler cmd: most programs running at once; past it, a command is answered \"busy\"")
 	grace := flags.Duration("grace", 5*time.Second, "on shutdown, how long to wait for clients to finish")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,6 +92,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "-max-conns and -idle-timeout must be positive, -grace not negative")
 		return errUsage
 	}
+	if *maxPerIP < 0 || *message <= 0 || *maxPrograms < 1 {
+		fmt.Fprintln(stderr, "-message-timeout and -max-programs must be positive, -max-conns-per-ip not negative")
+		return errUsage
+	}
 	if *handler != "upper" && *handler != "cmd" {
 		fmt.Fprintf(stderr, "-handler must be upper or cmd, not %q\n", *handler)
 		return errUsage
@@ -96,46 +105,67 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runClient(ctx, *addr, *handler, *idle, stdin, stdout)
 	}
 
-	logger := log.New(stdout, "", 0)
+	// The log goes through a queue: a stdout nobody reads costs log
+	// lines, never service.
+	logs := newLogQueue(stdout)
+	logger := log.New(logs, "", 0)
 	srv := &Server{
-		Addr:        *addr,
-		Handler:     HandlerFunc(upper),
-		Sequential:  *sequential,
-		MaxConns:    *maxConns,
-		IdleTimeout: *idle,
-		Log:         logger,
+		Addr:           *addr,
+		Handler:        HandlerFunc(upper),
+		Sequential:     *sequential,
+		MaxConns:       *maxConns,
+		MaxConnsPerIP:  *maxPerIP,
+		IdleTimeout:    *idle,
+		MessageTimeout: *message,
+		Log:            logger,
 	}
 	if *handler == "cmd" {
-		srv.Handler = &cmdHandler{run: runProgram, timeout: cmdTimeout, log: logger}
+		srv.Handler = newCmdHandler(runProgram, cmdTimeout, *maxPrograms, logger)
 		if !isLoopback(*addr) {
 			fmt.Fprintf(stderr, "warning: -handler cmd on %s lets anyone who can reach this port run commands on this machine\n", *addr)
 		}
 	}
-	return serveUntilDone(ctx, srv, *grace, logger)
+	return serveUntilDone(ctx, srv, *grace, logs)
 }
 
 // serveUntilDone runs srv until ctx is cancelled, then shuts it down,
-// giving the handlers up to grace to finish their conversations.
-func serveUntilDone(ctx context.Context, srv *Server, grace time.Duration, logger *log.Logger) error {
+// giving the handlers up to grace to finish their conversations. Then
+// it writes out what is left of the log, within the same grace.
+func serveUntilDone(ctx context.Context, srv *Server, grace time.Duration, logs *logQueue) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.ListenAndServe() }()
 	select {
 	case err := <-served:
 		// Listen failed, or Accept failed in a way retrying cannot fix.
 		srv.Close()
+		logs.close(time.Now().Add(max(grace, lastLogLines)))
 		return err
 	case <-ctx.Done():
 	}
 
-	logger.Println("shutting down")
-	deadline, cancel := context.WithTimeout(context.Background(), grace)
+	srv.logf("shutting down")
+	end := time.Now().Add(grace)
+	deadline, cancel := context.WithDeadline(context.Background(), end)
 	defer cancel()
 	if err := srv.Shutdown(deadline); err != nil {
-		logger.Printf("grace period of %v over: closed the remaining connections", grace)
+		srv.logf("grace period of %v over: closed the remaining connections", grace)
 	}
 	<-served
-	logger.Println("stopped")
+	srv.logf("stopped")
+	// A stdout that keeps up needs microseconds: give it those even when
+	// the grace is spent, so "stopped" is never lost to a race.
+	logs.close(later(end, time.Now().Add(lastLogLines)))
 	return nil
+}
+
+// lastLogLines is the least time the log gets to write its last lines.
+const lastLogLines = 100 * time.Millisecond
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // ---- the Server: socketserver's TCPServer and ThreadingTCPServer ----
@@ -172,21 +202,45 @@ type IdleError struct {
 func (e *IdleError) Error() string { return fmt.Sprintf("idle for %v: %v", e.After, e.Err) }
 func (e *IdleError) Unwrap() error { return e.Err }
 
+// MessageTimeoutError is what a handler's Read returns when a message
+// that began arriving was not complete within the server's
+// MessageTimeout: a client trickling a byte at a time.
+type MessageTimeoutError struct {
+	Limit time.Duration
+	Err   error
+}
+
+func (e *MessageTimeoutError) Error() string {
+	return fmt.Sprintf("message not complete within %v: %v", e.Limit, e.Err)
+}
+func (e *MessageTimeoutError) Unwrap() error { return e.Err }
+
+// A ByeWriter is a Handler that frames what it sends. The server uses
+// WriteBye for the one line it sends on its own, to a client it will not
+// serve, so that the line reaches the client in the handler's protocol.
+// A Handler without WriteBye gets the line as it is.
+type ByeWriter interface {
+	WriteBye(w io.Writer, line string) error
+}
+
 // Server accepts connections and gives each to Handler. Set the fields
 // before calling Serve; the zero values of the optional ones are fine.
 type Server struct {
-	Addr        string        // where ListenAndServe listens
-	Handler     Handler       // talks to each client
-	Sequential  bool          // true: one client at a time (TCPServer)
-	MaxConns    int           // most clients at once when concurrent; 0 means 1000
-	IdleTimeout time.Duration // per read and per write; 0 means no limit
-	Log         *log.Logger   // where to report clients; nil means nowhere
+	Addr           string        // where ListenAndServe listens
+	Handler        Handler       // talks to each client
+	Sequential     bool          // true: one client at a time (TCPServer)
+	MaxConns       int           // most clients at once when concurrent; 0 means 1000
+	MaxConnsPerIP  int           // most clients at once from one IP when concurrent; 0 means no limit
+	IdleTimeout    time.Duration // per read and per write; 0 means no limit
+	MessageTimeout time.Duration // from a message's first byte to its last; 0 means no limit
+	Log            *log.Logger   // where to report clients; nil means nowhere
 
 	mu        sync.Mutex
 	closing   bool
 	done      chan struct{} // closed when Shutdown or Close begins
 	listeners map[net.Listener]bool
 	conns     map[net.Conn]bool
+	perIP     map[string]int // clients being served, by IP address
 	handlers  sync.WaitGroup
 }
 
@@ -250,13 +304,79 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.handle(conn)
 			continue
 		}
+		// One address may not take every slot: past MaxConnsPerIP, a
+		// client is told so and closed, and gives its slot back at once.
+		ip, ok := s.admit(conn)
+		if !ok {
+			<-slots
+			go s.refuse(conn, ip)
+			continue
+		}
 		// ThreadingTCPServer: this client gets its own goroutine and
 		// the loop goes straight back to Accept.
 		go func() {
 			defer func() { <-slots }()
+			defer s.release(ip)
 			s.handle(conn)
 		}()
 	}
+}
+
+// admit counts conn against its IP address's share, and reports false
+// when that address already has MaxConnsPerIP clients.
+func (s *Server) admit(conn net.Conn) (string, bool) {
+	ip := conn.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	if s.MaxConnsPerIP <= 0 {
+		return ip, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP == nil {
+		s.perIP = make(map[string]int)
+	}
+	if s.perIP[ip] >= s.MaxConnsPerIP {
+		return ip, false
+	}
+	s.perIP[ip]++
+	return ip, true
+}
+
+func (s *Server) release(ip string) {
+	if s.MaxConnsPerIP <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// refuse tells a client from an address that has its share why it is
+// not served, and closes the connection with a FIN. A short deadline
+// keeps a client that reads nothing from holding this up.
+func (s *Server) refuse(conn net.Conn, ip string) {
+	defer s.handlers.Done()
+	defer s.untrackConn(conn)
+	s.logf("client %s refused: too many connections from %s (limit %d)", conn.RemoteAddr(), ip, s.MaxConnsPerIP)
+	conn.SetWriteDeadline(time.Now().Add(refuseTimeout))
+	s.writeBye(conn, fmt.Sprintf("bye: too many connections from your address (limit %d), closing\n", s.MaxConnsPerIP))
+	closeGracefully(conn)
+}
+
+// refuseTimeout bounds the write of a refusal.
+const refuseTimeout = 100 * time.Millisecond
+
+// writeBye sends line in the handler's protocol.
+func (s *Server) writeBye(w io.Writer, line string) error {
+	if b, ok := s.Handler.(ByeWriter); ok {
+		return b.WriteBye(w, line)
+	}
+	_, err := io.WriteString(w, line)
+	return err
 }
 
 // HandleOne accepts one connection on ln and handles it before
@@ -334,16 +454,39 @@ func (s *Server) handle(conn net.Conn) {
 
 // serverConn is the connection a handler sees. Every Read and Write
 // gets a fresh deadline, so a client that stops sending, or stops
-// reading our replies, is noticed after IdleTimeout.
+// reading our replies, is noticed after IdleTimeout. A handler that
+// marks where its messages begin and end (BeginMessage, EndMessage)
+// also gets MessageTimeout: a client that keeps the connection alive
+// with a byte now and then must still finish each message in time.
 type serverConn struct {
 	net.Conn
-	srv *Server
+	srv        *Server
+	messageEnd time.Time // when the message under way must be complete; zero: none
 }
 
-func (c *serverConn) Read(p []byte) (int, error) {
-	if d := c.srv.IdleTimeout; d > 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(d))
+// BeginMessage starts the clock for one message: from now, reads fail
+// with a *MessageTimeoutError once MessageTimeout has passed.
+func (c *serverConn) BeginMessage() {
+	if d := c.srv.MessageTimeout; d > 0 {
+		c.messageEnd = time.Now().Add(d)
 	}
+}
+
+// EndMessage stops the message clock.
+func (c *serverConn) EndMessage() { c.messageEnd = time.Time{} }
+
+func (c *serverConn) Read(p []byte) (int, error) {
+	// The deadline is IdleTimeout from now, or the end of the message
+	// under way if that comes first.
+	var deadline time.Time
+	if d := c.srv.IdleTimeout; d > 0 {
+		deadline = time.Now().Add(d)
+	}
+	slow := !c.messageEnd.IsZero() && (deadline.IsZero() || c.messageEnd.Before(deadline))
+	if slow {
+		deadline = c.messageEnd
+	}
+	c.Conn.SetReadDeadline(deadline)
 	// Shutdown wakes blocked reads by moving their deadline to now. A
 	// read that starts after that must not wait out a fresh deadline:
 	// checking only after setting ours closes that gap.
@@ -355,6 +498,8 @@ func (c *serverConn) Read(p []byte) (int, error) {
 	case err == nil:
 	case c.srv.isClosing():
 		err = ErrServerClosed
+	case errors.Is(err, os.ErrDeadlineExceeded) && slow:
+		err = &MessageTimeoutError{Limit: c.srv.MessageTimeout, Err: err}
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = &IdleError{After: c.srv.IdleTimeout, Err: err}
 	}
@@ -550,15 +695,39 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 	return line, nil
 }
 
+// A messageClock times one whole message. The connection a Server hands
+// its handler is one (see serverConn).
+type messageClock interface {
+	BeginMessage()
+	EndMessage()
+}
+
+// readRequest reads a client's next line. Waiting for its first byte is
+// the idle timeout's business; from that byte on, the server's message
+// clock runs, so a line trickled a byte at a time cannot take forever.
+func readRequest(conn net.Conn, r *bufio.Reader) ([]byte, error) {
+	if _, err := r.Peek(1); err != nil {
+		return nil, err
+	}
+	if clock, ok := conn.(messageClock); ok {
+		clock.BeginMessage()
+		defer clock.EndMessage()
+	}
+	return readLine(r)
+}
+
 // farewell is the last thing a handler tells a client before it hangs
 // up, or "" when the client left (or broke the connection) by itself.
 func farewell(err error) string {
 	var idle *IdleError
+	var slow *MessageTimeoutError
 	switch {
 	case errors.Is(err, ErrServerClosed):
 		return "bye: server shutting down\n"
 	case errors.As(err, &idle):
 		return fmt.Sprintf("bye: idle for %v, closing\n", idle.After)
+	case errors.As(err, &slow):
+		return fmt.Sprintf("bye: a line took longer than %v to arrive, closing\n", slow.Limit)
 	case errors.Is(err, errLineTooLong):
 		return fmt.Sprintf("error: %v, closing\n", err)
 	}
@@ -572,18 +741,34 @@ func farewell(err error) string {
 func upper(conn net.Conn) {
 	lines := bufio.NewReaderSize(conn, maxLine)
 	for {
-		line, err := readLine(lines)
+		line, err := readRequest(conn, lines)
 		if err != nil {
 			if bye := farewell(err); bye != "" {
 				io.WriteString(conn, bye)
 			}
 			return
 		}
-		reply := append(bytes.ToUpper(line), '\n')
+		reply := append(upperASCII(line), '\n')
 		if _, err := conn.Write(reply); err != nil {
 			return
 		}
 	}
+}
+
+// upperASCII upper-cases the ASCII letters and passes every other byte
+// through, as Python's bytes.upper() does. The reply is exactly as long
+// as the line. (bytes.ToUpper would turn each byte that is not UTF-8
+// into the 3-byte U+FFFD, and some letters into longer ones: a line of
+// 0xFF bytes would come back three times its size.)
+func upperASCII(line []byte) []byte {
+	out := make([]byte, len(line), len(line)+1)
+	for i, b := range line {
+		if 'a' <= b && b <= 'z' {
+			b -= 'a' - 'A'
+		}
+		out[i] = b
+	}
+	return out
 }
 
 // ---- length-prefixed framing ----
@@ -656,22 +841,51 @@ func noArgs(args []string) error {
 }
 
 // dateArgs allows -u and +FORMAT: date with other arguments can set the
-// system clock.
+// system clock. A field width in the format is refused too: it can only
+// pad, and %2147483647c asks date for two gigabytes of spaces.
 func dateArgs(args []string) error {
 	for _, a := range args {
-		if a != "-u" && !strings.HasPrefix(a, "+") {
+		switch {
+		case a == "-u":
+		case strings.HasPrefix(a, "+"):
+			if hasFieldWidth(a[1:]) {
+				return errors.New("+FORMAT takes no field width (as in %10c): a width only makes the output longer")
+			}
+		default:
 			return errors.New("accepts only -u and +FORMAT")
 		}
 	}
 	return nil
 }
 
+// hasFieldWidth reports whether a date format gives a conversion a
+// width: a "%", any of the flags "-_0^#", then a digit from 1 to 9.
+func hasFieldWidth(format string) bool {
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		i++
+		for i < len(format) && strings.IndexByte("-_0^#", format[i]) >= 0 {
+			i++
+		}
+		if i < len(format) && '1' <= format[i] && format[i] <= '9' {
+			return true
+		}
+		// format[i] is the conversion, or the second "%" of "%%".
+	}
+	return false
+}
+
 // cmdTimeout is how long a command may run before it is killed, and
-// maxOutput how much of its output is kept.
+// maxOutput how much it may print: a program that prints more is killed
+// at once, so it cannot burn a CPU for cmdTimeout.
 const (
 	cmdTimeout = 5 * time.Second
 	maxOutput  = 64 << 10
 )
+
+var errTooMuchOutput = fmt.Errorf("printed more than %d bytes", maxOutput)
 
 // runFunc runs a program with arguments and returns what it printed.
 // The handler takes it as a field, so tests can put a recorder in its
@@ -680,15 +894,27 @@ type runFunc func(ctx context.Context, name string, args []string) ([]byte, erro
 
 // cmdHandler reads one command per line and answers each with a frame.
 type cmdHandler struct {
-	run     runFunc
-	timeout time.Duration
-	log     *log.Logger
+	run      runFunc
+	timeout  time.Duration
+	log      *log.Logger
+	programs chan struct{} // one token per program running; nil means no limit
+}
+
+// newCmdHandler returns a handler that runs at most maxPrograms programs
+// at once, for all its clients together.
+func newCmdHandler(run runFunc, timeout time.Duration, maxPrograms int, log *log.Logger) *cmdHandler {
+	return &cmdHandler{run: run, timeout: timeout, log: log, programs: make(chan struct{}, maxPrograms)}
+}
+
+// WriteBye sends the server's own farewell as a frame, like every reply.
+func (h *cmdHandler) WriteBye(w io.Writer, line string) error {
+	return writeFrame(w, []byte(line))
 }
 
 func (h *cmdHandler) Handle(conn net.Conn) {
 	lines := bufio.NewReaderSize(conn, maxLine)
 	for {
-		line, err := readLine(lines)
+		line, err := readRequest(conn, lines)
 		if err != nil {
 			if bye := farewell(err); bye != "" {
 				writeFrame(conn, []byte(bye))
@@ -715,21 +941,38 @@ func (h *cmdHandler) answer(from net.Addr, line string) []byte {
 	name, args := fields[0], fields[1:]
 	check, ok := allowed[name]
 	if !ok {
-		h.logf("client %s: refused %q", from, line)
+		h.logf("client %s: refused %s", from, logged(line))
 		return []byte(fmt.Sprintf("refused: %q is not an allowed command; allowed: %s\n", name, allowedNames()))
 	}
 	if err := check(args); err != nil {
-		h.logf("client %s: refused %q", from, line)
+		h.logf("client %s: refused %s", from, logged(line))
 		return []byte(fmt.Sprintf("refused: %s %v\n", name, err))
 	}
 
-	h.logf("client %s: ran %q", from, line)
+	// Programs cost processes and CPU: past the limit, say "busy" at
+	// once rather than queue without bound.
+	if h.programs != nil {
+		select {
+		case h.programs <- struct{}{}:
+			defer func() { <-h.programs }()
+		default:
+			h.logf("client %s: busy, did not run %s", from, logged(line))
+			return []byte(fmt.Sprintf("busy: the server runs at most %d programs at once; try again in a moment\n", cap(h.programs)))
+		}
+	}
+
+	h.logf("client %s: ran %s", from, logged(line))
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
 	out, err := h.run(ctx, name, args)
 	switch {
 	case errors.Is(err, exec.ErrNotFound) || errors.Is(err, exec.ErrDot):
 		return []byte(fmt.Sprintf("unavailable: %s is not installed on this machine\n", name))
+	case errors.Is(err, errTooMuchOutput):
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		return append(out, fmt.Sprintf("error: %s %v and was stopped\n", name, err)...)
 	case ctx.Err() != nil:
 		return []byte(fmt.Sprintf("error: %s did not finish within %v and was stopped\n", name, h.timeout))
 	case err != nil:
@@ -748,6 +991,23 @@ func (h *cmdHandler) logf(format string, args ...any) {
 	}
 }
 
+// maxLogged is how many bytes of a client's line the log repeats.
+const maxLogged = 32
+
+// logged quotes what a client sent, for the log: at most maxLogged of its
+// bytes, then the full length, so that a log line never costs much more
+// than the input that caused it, whatever the client sends.
+func logged(line string) string {
+	if len(line) <= maxLogged {
+		return strconv.Quote(line)
+	}
+	cut := maxLogged
+	for i := 0; i < utf8.UTFMax-1 && !utf8.RuneStart(line[cut]); i++ {
+		cut-- // do not cut a character in two
+	}
+	return fmt.Sprintf("%q… (%d bytes)", line[:cut], len(line))
+}
+
 func allowedNames() string {
 	names := make([]string, 0, len(allowed))
 	for name := range allowed {
@@ -758,32 +1018,61 @@ func allowedNames() string {
 }
 
 // runProgram starts the program directly (exec, not "sh -c"), feeds it
-// no input, keeps at most maxOutput bytes of what it prints, and kills
-// it when ctx ends.
+// no input, and kills it when ctx ends or as soon as it has printed more
+// than maxOutput bytes; then it returns the first maxOutput bytes and
+// errTooMuchOutput.
 func runProgram(ctx context.Context, name string, args []string) ([]byte, error) {
+	ctx, kill := context.WithCancel(ctx)
+	defer kill()
 	cmd := exec.CommandContext(ctx, name, args...)
-	out := &cappedBuffer{max: maxOutput}
+	out := &cappedBuffer{max: maxOutput, full: kill}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// A program's children could keep its output open after it was
 	// killed; WaitDelay stops Run from waiting for them forever.
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
-	return out.buf.Bytes(), err
+	if out.overflowed() {
+		err = errTooMuchOutput
+	}
+	return out.bytes(), err
 }
 
 // cappedBuffer keeps the first max bytes written to it and pretends to
 // take the rest, so a chatty program neither fills our memory nor blocks.
+// The first byte past max calls full, once.
 type cappedBuffer struct {
-	buf bytes.Buffer
-	max int
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	max  int
+	over bool
+	full func()
 }
 
 func (b *cappedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(room, len(p))])
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	room := b.max - b.buf.Len()
+	b.buf.Write(p[:max(0, min(room, len(p)))])
+	if len(p) > room && !b.over {
+		b.over = true
+		if b.full != nil {
+			b.full()
+		}
 	}
 	return len(p), nil
+}
+
+func (b *cappedBuffer) overflowed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.over
+}
+
+func (b *cappedBuffer) bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Bytes()
 }
 
 // isLoopback reports whether addr names this machine only.

@@ -58,6 +58,24 @@ func TestUpperAnswersEachLineInUpperCase(t *testing.T) {
 	assert.Equal(t, "TELNET", askLine(t, conn, replies, "telnet\r"))
 }
 
+func TestUpperPassesBytesThatAreNotUTF8ThroughUnchanged(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0")
+	conn, replies := dialLines(t, srv.addr)
+	// The longest line there is, of bytes that are not UTF-8: the reply
+	// is exactly as long, not three times (U+FFFD for each byte).
+	line := bytes.Repeat([]byte{0xff}, maxLine-1)
+	_, err := conn.Write(append(line, '\n'))
+	require.NoError(t, err)
+	reply := make([]byte, maxLine)
+	_, err = io.ReadFull(replies, reply)
+	require.NoError(t, err)
+	assert.Equal(t, append(line, '\n'), reply)
+
+	// Only ASCII letters change, as with Python's bytes.upper(); the
+	// next reply follows at once, so nothing was left over.
+	assert.Equal(t, "éTé 2026 Ü-BAHN", askLine(t, conn, replies, "éTé 2026 Ü-bahn"))
+}
+
 func TestLastLineWithoutNewlineIsAnsweredAtEOF(t *testing.T) {
 	srv := startServer(t, "-addr", "127.0.0.1:0")
 	conn := dial(t, srv.addr)
@@ -150,6 +168,9 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{"-handler", "shell"},
 		{"-max-conns", "0"},
 		{"-idle-timeout", "0s"},
+		{"-max-conns-per-ip", "-1"},
+		{"-message-timeout", "0s"},
+		{"-max-programs", "0"},
 		{"extra-argument"},
 	} {
 		var stderr bytes.Buffer
@@ -815,22 +836,24 @@ func (l *flakyListener) times() []time.Time {
 	return append([]time.Time(nil), l.calls...)
 }
 
-// lines is an io.Writer that hands each complete line to a channel, so a
-// test can wait for the next line instead of sleeping. A server under
-// attack logs thousands of lines; those beyond the channel's room are
-// kept in the full text only.
+// lines is an io.Writer that keeps every line written to it, so a test
+// can wait for the next line instead of sleeping. It never blocks the
+// writer and never drops a line: Write appends under the mutex and wakes
+// a waiter through notify, which holds at most one wake-up; a waiter
+// looks again after each wake-up, until its deadline.
 type lines struct {
-	mu   sync.Mutex
-	all  strings.Builder
-	part string
-	ch   chan string
+	mu     sync.Mutex
+	all    strings.Builder
+	part   string
+	done   []string // complete lines, in order
+	read   int      // how many of them next has returned
+	notify chan struct{}
 }
 
-func newLines() *lines { return &lines{ch: make(chan string, 10000)} }
+func newLines() *lines { return &lines{notify: make(chan struct{}, 1)} }
 
 func (l *lines) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.all.Write(p)
 	l.part += string(p)
 	for {
@@ -838,11 +861,13 @@ func (l *lines) Write(p []byte) (int, error) {
 		if !ok {
 			break
 		}
-		select {
-		case l.ch <- line:
-		default:
-		}
+		l.done = append(l.done, line)
 		l.part = rest
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default: // a wake-up is pending already
 	}
 	return len(p), nil
 }
@@ -853,14 +878,26 @@ func (l *lines) String() string {
 	return l.all.String()
 }
 
+// next returns the next line not returned yet, waiting up to wait for it.
 func (l *lines) next(t *testing.T) string {
 	t.Helper()
-	select {
-	case line := <-l.ch:
-		return line
-	case <-time.After(wait):
-		t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
-		return ""
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	for {
+		l.mu.Lock()
+		if l.read < len(l.done) {
+			line := l.done[l.read]
+			l.read++
+			l.mu.Unlock()
+			return line
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.notify:
+		case <-timeout.C:
+			t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
+			return ""
+		}
 	}
 }
 
