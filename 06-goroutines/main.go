@@ -25,6 +25,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	addr := flags.String("addr", "127.0.0.1:9006", "`host:port` to listen on (port 0 picks a free port), or to connect to with -client")
 	client := flags.Bool("client", false, "connect to -addr, send each line of standard input and print the replies")
 	maxConns := flags.Int("max-conns", 1000, "how many clients are served at once; more wait in the backlog")
+	maxPerIP := flags.Int("max-conns-per-ip", 100, "how many of those may come from one IP address (0: no limit); more are told so and closed")
 	idle := flags.Duration("idle-timeout", 2*time.Minute, "close a client that sends nothing (or reads nothing) for this long")
 	grace := flags.Duration("grace", 5*time.Second, "on shutdown, how long to wait for clients to finish before closing them")
 	if err := flags.Parse(args); err != nil {
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "unexpected argument %q\n", flags.Arg(0))
 	case *maxConns < 1:
 		fmt.Fprintln(stderr, "-max-conns must be at least 1")
+	case *maxPerIP < 0:
+		fmt.Fprintln(stderr, "-max-conns-per-ip must not be negative")
 	case *idle <= 0:
 		fmt.Fprintln(stderr, "-idle-timeout must be positive")
 	case *grace < 0:
@@ -86,12 +90,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return runClient(ctx, *addr, *idle, stdin, stdout)
 		}
 		srv := &server{
-			idle:  *idle,
-			grace: *grace,
-			// log.Logger writes each line with one Write under a mutex,
-			// so lines from many goroutines never interleave.
-			log:   log.New(stdout, "", 0),
-			conns: make(map[*net.TCPConn]struct{}),
+			idle:     *idle,
+			grace:    *grace,
+			maxPerIP: *maxPerIP,
+			stdout:   stdout,
+			conns:    make(map[*net.TCPConn]struct{}),
+			perIP:    make(map[netip.Addr]int),
 		}
 		return srv.serve(ctx, *addr, *maxConns)
 	}
@@ -101,29 +105,39 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // server holds what the connection goroutines share.
 type server struct {
-	idle  time.Duration
-	grace time.Duration
-	log   *log.Logger
+	idle     time.Duration
+	grace    time.Duration
+	maxPerIP int // 0: no limit
+	stdout   io.Writer
+	log      *log.Logger
 
 	// handlers counts the connection goroutines still running, so that
 	// shutdown can wait for them.
 	handlers sync.WaitGroup
 
 	// conns is every open connection, so that shutdown can reach the
-	// ones whose goroutine does not finish in time.
+	// ones whose goroutine does not finish in time. perIP counts the
+	// clients being served from each IP address.
 	mu    sync.Mutex
 	conns map[*net.TCPConn]struct{}
+	perIP map[netip.Addr]int
 }
 
 // serve listens on addr and starts one goroutine per client until ctx is
 // cancelled. Then it stops accepting, says goodbye to every client and
-// waits for their goroutines, at most s.grace, before it returns nil.
+// waits for their goroutines, and for the log to be written, at most
+// s.grace, before it returns nil.
 func (s *server) serve(ctx context.Context, addr string, maxConns int) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	defer ln.Close()
+	// The log goes through a queue (logqueue.go), so that a stdout that
+	// nobody reads costs log lines, never service. log.Logger writes each
+	// line with one Write, so lines from many goroutines never interleave.
+	logs := newLogQueue(s.stdout)
+	s.log = log.New(logs, "", 0)
 	// Print the real address: with port 0 the kernel chose the port.
 	s.log.Printf("listening on %s", ln.Addr())
 
@@ -134,9 +148,13 @@ func (s *server) serve(ctx context.Context, addr string, maxConns int) error {
 
 	s.acceptLoop(ctx, ln.(*net.TCPListener), maxConns)
 
+	// From here on the clients have -grace to leave, and the log has the
+	// same time to be written out.
+	deadline := time.Now().Add(s.grace)
 	s.log.Printf("shutting down")
-	s.shutdown()
+	s.shutdown(deadline)
 	s.log.Printf("stopped")
+	logs.close(deadline)
 	return nil
 }
 
@@ -197,39 +215,76 @@ func (s *server) acceptLoop(ctx context.Context, ln tcpAcceptor, maxConns int) {
 			failures = 0
 		}
 
-		s.track(conn, true)
+		// One address may not take every slot: a client beyond its
+		// address's share is told so and closed, in a goroutine of its
+		// own so that a client that does not read cannot hold up the loop.
+		ip, admitted := s.open(conn)
 		s.handlers.Add(1)
 		go func() {
 			defer s.handlers.Done()
 			defer func() { <-slots }()
-			defer s.track(conn, false)
-			s.handle(ctx, conn)
+			defer s.close(conn, ip, admitted)
+			if admitted {
+				s.handle(ctx, conn)
+			} else {
+				s.turnAway(conn)
+			}
 		}()
 	}
 }
 
-// track adds conn to, or removes it from, the set of open connections.
-func (s *server) track(conn *net.TCPConn, open bool) {
+// open adds conn to the set of open connections, and reports whether its
+// IP address has room for one more client to be served.
+func (s *server) open(conn *net.TCPConn) (netip.Addr, bool) {
+	// Unmap, so that an IPv4 client of a listener on [::] counts as its
+	// IPv4 address.
+	ip := conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if open {
-		s.conns[conn] = struct{}{}
-	} else {
-		delete(s.conns, conn)
+	s.conns[conn] = struct{}{}
+	if s.maxPerIP > 0 && s.perIP[ip] >= s.maxPerIP {
+		return ip, false
+	}
+	s.perIP[ip]++
+	return ip, true
+}
+
+// close removes conn from the set of open connections, and gives its
+// address's share back if it was served.
+func (s *server) close(conn *net.TCPConn, ip netip.Addr, admitted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, conn)
+	if admitted {
+		if s.perIP[ip]--; s.perIP[ip] == 0 {
+			delete(s.perIP, ip)
+		}
 	}
 }
 
+// turnAway tells a client that its address has too many connections
+// already, and closes it cleanly. The socket is new, so the line fits in
+// its buffer and the write returns at once; the short deadline is there
+// anyway, as on every write. Until the client closes too (a second at
+// most), the connection keeps its slot of -max-conns.
+func (s *server) turnAway(conn *net.TCPConn) {
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(conn, "bye: too many connections from your address (limit %d), closing\n", s.maxPerIP)
+	closeGracefully(conn)
+	s.log.Printf("client %s turned away: too many connections from its address (limit %d)", conn.RemoteAddr(), s.maxPerIP)
+}
+
 // shutdown waits for the connection goroutines, which ctx has already
-// told to say goodbye. Any still running after the grace period (say, one
-// stuck writing to a client that does not read) has its connection
+// told to say goodbye. Any still running at deadline, the end of the
+// grace period (say, one stuck writing to a client that does not read) has its connection
 // closed, which ends every blocked Read or Write at once.
-func (s *server) shutdown() {
+func (s *server) shutdown(deadline time.Time) {
 	done := make(chan struct{})
 	go func() {
 		s.handlers.Wait()
 		close(done)
 	}()
-	grace := time.NewTimer(s.grace)
+	grace := time.NewTimer(time.Until(deadline))
 	defer grace.Stop()
 	select {
 	case <-done:

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,7 +82,9 @@ func TestByteAtATimeSenderGetsEveryByteBack(t *testing.T) {
 }
 
 func TestAllClientsAreServedAtOnce(t *testing.T) {
-	srv := startServer(t)
+	// All the clients come from 127.0.0.1, so the cap per address is
+	// lifted (see TestTricklingClientsFromOneAddressCannotTakeEverySlot).
+	srv := startServer(t, "-max-conns-per-ip", "0")
 	// 300 clients connect and each is greeted while all the others are
 	// still connected: no client waits for another to leave, which is
 	// what 05-loop could not do.
@@ -250,6 +254,127 @@ func TestClientsBeyondMaxConnsWaitOrAreToldFull(t *testing.T) {
 	readEcho(t, third, "finally\n")
 }
 
+func TestTricklingClientsFromOneAddressCannotTakeEverySlot(t *testing.T) {
+	second := secondLoopbackAddress(t)
+	srv := startServer(t, "-max-conns", "10", "-max-conns-per-ip", "5")
+
+	// The attacker, on 127.0.0.1, opens as many connections as the
+	// server has slots, and keeps each one alive by sending a byte now and
+	// then (once here: the idle timeout is minutes away). Five are served;
+	// from the sixth on, each is told why and closed, with a FIN.
+	for i := 0; i < 10; i++ {
+		conn := dial(t, srv.addr)
+		if i < 5 {
+			require.Equal(t, greetingLine+"\n", readLine(t, conn), "trickler %d", i+1)
+			send(t, conn, ".")
+			readEcho(t, conn, ".")
+			continue
+		}
+		rest, err := io.ReadAll(conn)
+		require.NoError(t, err, "connection %d: want a clean end of stream (FIN), not a reset", i+1)
+		assert.Equal(t, "bye: too many connections from your address (limit 5), closing\n", string(rest), "connection %d", i+1)
+		conn.Close()
+		assert.Equal(t, "client "+conn.LocalAddr().String()+" turned away: too many connections from its address (limit 5)",
+			srv.out.waitFor(t, "turned away"))
+	}
+
+	// The five it holds are all one address may have: five slots of ten
+	// are still free, and a well-behaved client from another address
+	// gets every one of them. (The turned-away connections gave their
+	// slots back when they closed.)
+	for i := 0; i < 5; i++ {
+		conn := dialFrom(t, second, srv.addr)
+		require.Equal(t, greetingLine+"\n", readLine(t, conn), "client %d from %s", i+1, second)
+		send(t, conn, "served?\n")
+		readEcho(t, conn, "served?\n")
+	}
+}
+
+func TestStdoutThatNobodyReadsCostsLogLinesNotServiceOrShutdown(t *testing.T) {
+	// stdout lets the first line through (the address), then blocks, as
+	// a pipe does when its reader stops: a paused `| less`, a stuck log
+	// shipper.
+	out := newLines()
+	stdout := &stuckWriter{out: out, pass: 1, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	const grace = 300 * time.Millisecond
+	srv := startServerWriting(t, stdout, out, "-grace", grace.String())
+	t.Cleanup(stdout.unblock) // runs before startServer's cleanup
+
+	// 600 clients, one after another, are each greeted and answered.
+	// Each is 2 lines of log: far more than the log's queue holds.
+	const clients = 600
+	for i := 0; i < clients; i++ {
+		conn := dialGreeted(t, srv.addr)
+		send(t, conn, "still served?\n")
+		readEcho(t, conn, "still served?\n")
+		conn.Close()
+	}
+	assertHandlerGoroutines(t, 0) // every client has been logged as gone
+
+	// Ctrl+C still stops the server within -grace (the margin is for a
+	// busy machine's timers), although the log is still stuck.
+	start := time.Now()
+	srv.stop()
+	require.NoError(t, srv.wait(t))
+	assert.Less(t, time.Since(start), grace+500*time.Millisecond, "run should return within -grace")
+
+	// Once stdout is read again, the log says how many lines it dropped,
+	// and every line the server logged is either written or counted.
+	stdout.unblock()
+	logged := 1 + 2*clients + 2 // listening; connected and left each; shutting down, stopped
+	dropped := regexp.MustCompile(`^log: (\d+) lines dropped while the log was not being read$`)
+	what := fmt.Sprintf("%d lines written or counted as dropped, in one count", logged)
+	out.waitUntil(t, what, func(got []string) bool {
+		n, counts := 0, 0
+		for _, line := range got {
+			if m := dropped.FindStringSubmatch(line); m != nil {
+				d, _ := strconv.Atoi(m[1])
+				n += d
+				counts++
+			} else {
+				n++
+			}
+		}
+		return n == logged && counts == 1
+	})
+}
+
+func TestWhenNobodyReadsTheLogItCountsDroppedLinesAndSaysSoFirst(t *testing.T) {
+	out := newLines()
+	stdout := &stuckWriter{out: out, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	t.Cleanup(stdout.unblock)
+	q := newLogQueue(stdout)
+
+	// The first line is taken off the queue and its write blocks. Then
+	// the queue fills (1024 lines), and five more lines are dropped.
+	fmt.Fprintln(q, "line 0")
+	select {
+	case <-stdout.entered:
+	case <-time.After(wait):
+		t.Fatal("the log never tried to write its first line")
+	}
+	for i := 1; i <= logQueueLines+5; i++ {
+		fmt.Fprintf(q, "line %d\n", i) // returns at once, written or not
+	}
+	// close gives up on the stuck stdout at its deadline.
+	start := time.Now()
+	q.close(time.Now().Add(100 * time.Millisecond))
+	assert.Less(t, time.Since(start), time.Second)
+
+	stdout.unblock()
+	select {
+	case <-q.done:
+	case <-time.After(wait):
+		t.Fatal("the log was not written out once stdout moved")
+	}
+	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	require.Len(t, got, 1+1+logQueueLines)
+	assert.Equal(t, "line 0", got[0])
+	assert.Equal(t, "log: 5 lines dropped while the log was not being read", got[1])
+	assert.Equal(t, "line 1", got[2])
+	assert.Equal(t, fmt.Sprintf("line %d", logQueueLines), got[len(got)-1])
+}
+
 func TestShutdownSendsEveryClientItsFinalLineAndCleanEOF(t *testing.T) {
 	srv := startServer(t)
 	const clients = 20
@@ -347,6 +472,7 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-no-such-flag"},
 		{"-max-conns", "0"},
+		{"-max-conns-per-ip", "-1"},
 		{"-idle-timeout", "0s"},
 		{"-grace", "-1s"},
 		{"extra"},
@@ -496,10 +622,18 @@ type testServer struct {
 // is stopped, and waited for, when the test ends.
 func startServer(t testing.TB, args ...string) *testServer {
 	t.Helper()
+	out := newLines()
+	return startServerWriting(t, out, out, args...)
+}
+
+// startServerWriting is startServer with the program's stdout given:
+// stdout must pass what it is written on to out, at least the first line.
+func startServerWriting(t testing.TB, stdout io.Writer, out *lines, args ...string) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := &testServer{out: newLines(), stop: cancel, done: make(chan error, 1)}
+	srv := &testServer{out: out, stop: cancel, done: make(chan error, 1)}
 	args = append([]string{"-addr", "127.0.0.1:0"}, args...)
-	go func() { srv.done <- run(ctx, args, nil, srv.out, io.Discard) }()
+	go func() { srv.done <- run(ctx, args, nil, stdout, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -513,6 +647,57 @@ func startServer(t testing.TB, args ...string) *testServer {
 	require.True(t, ok, "first line should give the address, got %q", first)
 	srv.addr = addr
 	return srv
+}
+
+// stuckWriter passes its first pass lines on to out, then blocks every
+// Write until unblock is called. It tells entered when a Write blocks.
+// The program writes to it from one goroutine at a time.
+type stuckWriter struct {
+	out     *lines
+	pass    int
+	entered chan struct{} // capacity 1
+	release chan struct{}
+	once    sync.Once
+}
+
+func (w *stuckWriter) Write(p []byte) (int, error) {
+	if w.pass > 0 {
+		w.pass--
+		return w.out.Write(p)
+	}
+	select {
+	case w.entered <- struct{}{}:
+	default:
+	}
+	<-w.release
+	return w.out.Write(p)
+}
+
+func (w *stuckWriter) unblock() { w.once.Do(func() { close(w.release) }) }
+
+// secondLoopbackAddress returns 127.0.0.2, for a client that must not
+// share 127.0.0.1 with the others, or skips the test where a program
+// cannot use it.
+func secondLoopbackAddress(t testing.TB) net.IP {
+	t.Helper()
+	ip := net.IPv4(127, 0, 0, 2)
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: ip})
+	if err != nil {
+		t.Skipf("cannot use a second loopback address, 127.0.0.2 (macOS has only 127.0.0.1 unless an alias is added): %v", err)
+	}
+	ln.Close()
+	return ip
+}
+
+// dialFrom is dial from the local address ip.
+func dialFrom(t testing.TB, ip net.IP, addr string) net.Conn {
+	t.Helper()
+	dialer := net.Dialer{Timeout: wait, LocalAddr: &net.TCPAddr{IP: ip}}
+	conn, err := dialer.Dial("tcp", addr)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // wait returns the program's result, failing the test if it runs on.
@@ -606,6 +791,27 @@ func (l *lines) waitFor(t testing.TB, s string) string {
 		case <-deadline:
 			t.Fatalf("no line containing %q within %v; so far:\n%s", s, wait, l.String())
 			return ""
+		}
+	}
+}
+
+// waitUntil waits until done, given every complete line so far, is true;
+// what says what the test waits for. done runs with the lines locked.
+func (l *lines) waitUntil(t testing.TB, what string, done func(got []string) bool) {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		l.mu.Lock()
+		changed := l.changed
+		ok := done(l.got)
+		l.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("want %s within %v; so far:\n%s", what, wait, l.String())
 		}
 	}
 }
@@ -945,7 +1151,8 @@ func (l *failingListener) times() []time.Time {
 func runAcceptLoop(t *testing.T, fake *failingListener) *lines {
 	t.Helper()
 	out := newLines()
-	srv := &server{idle: wait, grace: wait, log: log.New(out, "", 0), conns: make(map[*net.TCPConn]struct{})}
+	srv := &server{idle: wait, grace: wait, log: log.New(out, "", 0),
+		conns: make(map[*net.TCPConn]struct{}), perIP: make(map[netip.Addr]int)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -960,7 +1167,7 @@ func runAcceptLoop(t *testing.T, fake *failingListener) *lines {
 		case <-time.After(wait):
 			t.Error("the accept loop did not end when its listener closed")
 		}
-		srv.shutdown()
+		srv.shutdown(time.Now().Add(wait))
 	})
 	return out
 }
