@@ -29,7 +29,7 @@ func BenchmarkRequestReply64B(b *testing.B) {
 	for _, poller := range pollerNames() {
 		for _, conns := range []int{50, 1000} {
 			b.Run(fmt.Sprintf("%s/conns=%d", poller, conns), func(b *testing.B) {
-				srv := startServer(b, "-poller", poller, "-max-conns", "2000")
+				srv := startServer(b, "-poller", poller, "-max-conns", "2000", "-max-conns-per-ip", "0")
 				messages := max(1, b.N/conns)
 				var out bytes.Buffer
 				cpuBefore := processCPU(b)
@@ -85,7 +85,7 @@ func idleMemory(b *testing.B, bin, poller string, conns int) float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0", "-poller", poller,
-		"-max-conns", strconv.Itoa(2*conns))
+		"-max-conns", strconv.Itoa(2*conns), "-max-conns-per-ip", "0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)

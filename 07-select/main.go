@@ -61,6 +61,7 @@ var errUsage = errors.New("bad command line")
 type config struct {
 	addr        string
 	maxConns    int
+	maxPerIP    int
 	idleTimeout time.Duration
 	grace       time.Duration
 	poller      string
@@ -89,6 +90,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	messages := flags.Int("messages", 100, "with -conns: request/reply round trips per connection")
 	size := flags.Int("size", 64, "with -conns: bytes per message")
 	flags.IntVar(&cfg.maxConns, "max-conns", 1000, "serve at most `N` clients at once; the rest wait in the backlog")
+	flags.IntVar(&cfg.maxPerIP, "max-conns-per-ip", 100, "serve at most `N` clients from one IP address at once, so that one address cannot take every slot; the rest are told so and closed (0: no limit)")
 	flags.DurationVar(&cfg.idleTimeout, "idle-timeout", 2*time.Minute, "close a client that sends nothing (and reads nothing) for this long")
 	flags.DurationVar(&cfg.grace, "grace", 5*time.Second, "on shutdown, how long clients get to take their last replies")
 	flags.StringVar(&cfg.poller, "poller", defaultPoller(), "readiness API: "+strings.Join(pollerNames(), ", "))
@@ -107,6 +109,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		problem = fmt.Sprintf("-poller %q is not available here; choose one of %s", cfg.poller, strings.Join(pollerNames(), ", "))
 	case cfg.maxConns < 1:
 		problem = "-max-conns must be at least 1"
+	case cfg.maxPerIP < 0:
+		problem = "-max-conns-per-ip must not be negative (0 means no limit)"
 	case cfg.idleTimeout <= 0 || cfg.grace < 0:
 		problem = "-idle-timeout must be positive and -grace not negative"
 	case *conns < 0 || *messages < 1 || *size < 1:

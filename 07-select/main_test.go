@@ -70,7 +70,8 @@ func TestAnswersEachChunkWithOK(t *testing.T) {
 
 func TestAllClientsAreServedAtOnce(t *testing.T) {
 	forEachPoller(t, func(t *testing.T, poller string) {
-		srv := startServer(t, "-poller", poller)
+		// Every client dials from 127.0.0.1: lift the per-address cap.
+		srv := startServer(t, "-poller", poller, "-max-conns-per-ip", "0")
 		const n = 300
 		// All connect and are greeted before any of them speaks: one
 		// goroutine on the server holds them all open at once.
@@ -92,7 +93,8 @@ func TestAllClientsAreServedAtOnce(t *testing.T) {
 
 func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
 	forEachPoller(t, func(t *testing.T, poller string) {
-		srv := startServer(t, "-poller", poller)
+		// 200 clients from 127.0.0.1: lift the per-address cap.
+		srv := startServer(t, "-poller", poller, "-max-conns-per-ip", "0")
 		// One event loop serves every client: no goroutine per client.
 		running := len(lessonGoroutines())
 		var wg sync.WaitGroup
@@ -192,6 +194,27 @@ func TestClientsBeyondMaxConnsWaitOrAreToldFull(t *testing.T) {
 	})
 }
 
+func TestTricklingClientsFromOneAddressCannotTakeEverySlot(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller, "-max-conns", "3", "-max-conns-per-ip", "2")
+		// Two tricklers from 127.0.0.1 take their address's share and
+		// keep it: a byte now and then keeps each from being idle.
+		for range 2 {
+			connect(t, srv.addr).echo(t, "x")
+		}
+		// More from the same address are told why and closed with FIN.
+		// They never take a slot, so each one is answered at once.
+		for range 3 {
+			got, err := io.ReadAll(dial(t, srv.addr))
+			require.NoError(t, err, "want the line and a clean EOF (FIN), not a reset")
+			assert.Equal(t, "bye: too many connections from your address (limit 2), closing\n", string(got))
+			srv.out.waitFor(t, "refused: already 2 connections from 127.0.0.1 (-max-conns-per-ip)")
+		}
+		// A well-behaved client from another address gets the last slot.
+		connectFrom(t, "127.0.0.2", srv.addr).echo(t, "my turn\n")
+	})
+}
+
 // Not parallel, like every test here: failAccept swaps acceptFunc,
 // which belongs to the whole package.
 func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
@@ -205,6 +228,7 @@ func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
 		c := connect(t, srv.addr)
 		c.echo(t, "still there?\n")
 		assert.GreaterOrEqual(t, len(fake.times()), 4, "three failed accepts, then the real one")
+		srv.out.waitFor(t, "connected") // the log is written by its own goroutine
 
 		// Each failure is retried at once, and nothing is logged for it:
 		// the growing pause would have logged "retrying with a growing
@@ -302,6 +326,75 @@ func TestShutdownWaitsAtMostGraceForClientsThatDoNotRead(t *testing.T) {
 	assert.Contains(t, srv.out.String(), "did not finish within -grace, closed")
 }
 
+func TestALogNobodyReadsStopsNeitherServiceNorShutdown(t *testing.T) {
+	// Standard output is a pipe nobody reads: its first write blocks
+	// until the test lets it go.
+	stdout := &stuckWriter{to: newLines(), release: make(chan struct{})}
+	t.Cleanup(stdout.unstick)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const grace = 300 * time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-grace", grace.String()}, nil, stdout, io.Discard)
+	}()
+	addr, ok := strings.CutPrefix(stdout.to.next(t), "listening on ")
+	require.True(t, ok, "the first line, the one stuck, gives the address")
+
+	// 600 clients come and go, each worth two log lines: far more than
+	// the log's queue holds. Every one is served.
+	const clients = 600
+	for i := range clients {
+		c := connect(t, addr)
+		c.echo(t, fmt.Sprintf("client %d while the log is stuck\n", i))
+		c.conn.Close()
+	}
+
+	// Ctrl+C still stops the server within -grace, stuck log or not.
+	stopped := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(wait):
+		t.Fatal("run did not return while its standard output was stuck")
+	}
+	took := time.Since(stopped)
+	t.Logf("run returned %v after the stop, with -grace %v", took, grace)
+	assert.Less(t, took, grace+700*time.Millisecond, "run should return within -grace (a little more on a busy machine)")
+
+	// Once the log moves again, it says how much it lost: right after
+	// the line that was stuck, then the 1024 lines that were queued.
+	stdout.unstick()
+	drop := stdout.to.waitFor(t, "lines dropped while the log was not being read")
+	assert.Regexp(t, `^log: \d+ lines dropped while the log was not being read$`, drop)
+	logged := strings.Split(strings.TrimSuffix(stdout.to.waitForLines(t, 2+logQueueLines), "\n"), "\n")
+	assert.Equal(t, drop, logged[1])
+	assert.Len(t, logged, 2+logQueueLines)
+}
+
+func TestLogQueueDropsLinesWhileNobodyReadsAndThenSaysHowMany(t *testing.T) {
+	stdout := &stuckWriter{to: newLines(), release: make(chan struct{})}
+	t.Cleanup(stdout.unstick)
+	q := newLogQueue(stdout)
+	fmt.Fprintln(q, "first")
+	require.Equal(t, "first", stdout.to.next(t), "the writer should be stuck writing the first line")
+	// The queue holds logQueueLines lines; five more find it full.
+	start := time.Now()
+	for i := range logQueueLines + 5 {
+		fmt.Fprintln(q, i)
+	}
+	assert.Less(t, time.Since(start), time.Second, "writing to the queue must never wait")
+	stdout.unstick()
+	q.close(time.Now().Add(wait))
+
+	want := []string{"first", "log: 5 lines dropped while the log was not being read"}
+	for i := range logQueueLines {
+		want = append(want, fmt.Sprint(i))
+	}
+	assert.Equal(t, want, strings.Split(strings.TrimSuffix(stdout.to.String(), "\n"), "\n"))
+}
+
 func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 	srv := startServer(t)
 	var clients []*client
@@ -345,7 +438,7 @@ func lessonGoroutines() []string {
 	buf = buf[:runtime.Stack(buf, true)]
 	var found []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, fn := range []string{"07-select.run(", "07-select.serve(", "07-select.(*eventLoop)", "07-select.(*waker)", "07-select.loadgen("} {
+		for _, fn := range []string{"07-select.run(", "07-select.serve(", "07-select.(*eventLoop)", "07-select.(*waker)", "07-select.loadgen(", "07-select.(*logQueue)"} {
 			if strings.Contains(g, fn) {
 				found = append(found, g)
 				break
@@ -592,6 +685,13 @@ func TestUnknownPollerIsAUsageError(t *testing.T) {
 	assert.Contains(t, stderr.String(), `-poller "select" is not available here`)
 }
 
+func TestNegativeMaxConnsPerIPIsAUsageError(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-max-conns-per-ip", "-1"}, nil, io.Discard, &stderr)
+	assert.ErrorIs(t, err, errUsage)
+	assert.Contains(t, stderr.String(), "-max-conns-per-ip must not be negative (0 means no limit)")
+}
+
 func TestConnsWithoutClientIsAUsageError(t *testing.T) {
 	var stderr bytes.Buffer
 	err := run(context.Background(), []string{"-conns", "5"}, nil, io.Discard, &stderr)
@@ -794,20 +894,23 @@ func (c *client) echo(t *testing.T, msg string) string {
 	return string(raw)
 }
 
-// lines is an io.Writer that hands each complete line to a channel, so a
-// test can wait for the next line instead of sleeping.
+// lines records what the program prints, line by line, so a test can
+// wait for a line instead of sleeping. Write never blocks and never drops
+// a line: it appends under a mutex and wakes waiters through a channel
+// of capacity 1, and waiters look again until their deadline.
 type lines struct {
-	mu   sync.Mutex
-	all  strings.Builder
-	part string
-	ch   chan string
+	mu     sync.Mutex
+	all    strings.Builder
+	done   []string // complete lines
+	part   string
+	seen   int // lines already returned by next or waitFor
+	notify chan struct{}
 }
 
-func newLines() *lines { return &lines{ch: make(chan string, 100000)} }
+func newLines() *lines { return &lines{notify: make(chan struct{}, 1)} }
 
 func (l *lines) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.all.Write(p)
 	l.part += string(p)
 	for {
@@ -815,11 +918,13 @@ func (l *lines) Write(p []byte) (int, error) {
 		if !ok {
 			break
 		}
-		select {
-		case l.ch <- line:
-		default: // nobody is waiting for so many lines; String has them
-		}
+		l.done = append(l.done, line)
 		l.part = rest
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default: // a wake-up is pending already
 	}
 	return len(p), nil
 }
@@ -830,32 +935,67 @@ func (l *lines) String() string {
 	return l.all.String()
 }
 
+// await calls found with the lines not yet seen, again after every
+// write, until it reports ok (and how many of those lines it used up),
+// and fails the test if that does not happen within wait.
+func (l *lines) await(t testing.TB, what string, found func(unseen []string) (used int, ok bool)) {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		if used, ok := found(l.done[l.seen:]); ok {
+			l.seen += used
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.notify:
+		case <-deadline.C:
+			t.Fatalf("no %s within %v; so far:\n%s", what, wait, l.String())
+		}
+	}
+}
+
+// next returns the next line not yet seen.
 func (l *lines) next(t testing.TB) string {
 	t.Helper()
-	select {
-	case line := <-l.ch:
-		return line
-	case <-time.After(wait):
-		t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
-		return ""
-	}
+	var line string
+	l.await(t, "line printed", func(unseen []string) (int, bool) {
+		if len(unseen) == 0 {
+			return 0, false
+		}
+		line = unseen[0]
+		return 1, true
+	})
+	return line
 }
 
 // waitFor skips lines until one contains part.
 func (l *lines) waitFor(t testing.TB, part string) string {
 	t.Helper()
-	deadline := time.After(wait)
-	for {
-		select {
-		case line := <-l.ch:
-			if strings.Contains(line, part) {
-				return line
+	var line string
+	l.await(t, fmt.Sprintf("line containing %q", part), func(unseen []string) (int, bool) {
+		for i, s := range unseen {
+			if strings.Contains(s, part) {
+				line = s
+				return i + 1, true
 			}
-		case <-deadline:
-			t.Fatalf("no line containing %q within %v; so far:\n%s", part, wait, l.String())
-			return ""
 		}
-	}
+		return 0, false
+	})
+	return line
+}
+
+// waitForLines waits until at least n lines have been printed, and
+// returns all the output.
+func (l *lines) waitForLines(t testing.TB, n int) string {
+	t.Helper()
+	l.await(t, fmt.Sprintf("%d lines", n), func([]string) (int, bool) {
+		return 0, len(l.done) >= n
+	})
+	return l.String()
 }
 
 func runWithTimeout(t *testing.T, args []string, stdin io.Reader, stdout io.Writer) error {
@@ -873,6 +1013,41 @@ func dial(t *testing.T, addr string) net.Conn {
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// connectFrom is connect from another loopback address, such as
+// 127.0.0.2: a second client machine, as far as the server can tell.
+func connectFrom(t *testing.T, ip, addr string) *client {
+	t.Helper()
+	d := net.Dialer{Timeout: wait, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil && runtime.GOOS == "darwin" {
+		t.Skipf("cannot dial from %s (macOS has only 127.0.0.1 unless an alias is added): %v", ip, err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
+	c := &client{conn: conn, r: bufio.NewReader(conn)}
+	line, err := c.r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, greetingLine, line)
+	return c
+}
+
+// stuckWriter stands for a pipe nobody reads: it records each write,
+// then holds it until unstick is called.
+type stuckWriter struct {
+	to      *lines
+	release chan struct{}
+	once    sync.Once
+}
+
+func (w *stuckWriter) Write(p []byte) (int, error) {
+	w.to.Write(p)
+	<-w.release
+	return len(p), nil
+}
+
+func (w *stuckWriter) unstick() { w.once.Do(func() { close(w.release) }) }
 
 // closedPort returns an address where nothing listens: a port that was
 // just free and has been closed again.

@@ -55,12 +55,22 @@ func serve(ctx context.Context, cfg config, stdout io.Writer) error {
 	stopWake := context.AfterFunc(ctx, wake.wake)
 	defer stopWake()
 
-	fmt.Fprintf(stdout, "listening on %s\n", addr)
-	fmt.Fprintf(stdout, "waiting for events with %v\n", p)
-	l := newEventLoop(cfg, stdout, p)
+	// The log goes through a queue that never blocks: a reader of
+	// stdout that stops costs log lines, never service. At the end, the
+	// queue gets until the end of the grace period to empty.
+	logq := newLogQueue(stdout)
+	fmt.Fprintf(logq, "listening on %s\n", addr)
+	fmt.Fprintf(logq, "waiting for events with %v\n", p)
+	l := newEventLoop(cfg, logq, p)
 	l.lfd, l.wake = lfd, wake
 	lfd = -1 // the loop owns it now
-	return l.run()
+	err = l.run()
+	flushBy := l.graceEnd
+	if !l.stopping {
+		flushBy = time.Now().Add(cfg.grace) // the loop failed: no grace began
+	}
+	logq.close(flushBy)
+	return err
 }
 
 // newEventLoop is a loop with no listener and no connections yet.
@@ -68,7 +78,10 @@ func newEventLoop(cfg config, out io.Writer, p poller) *eventLoop {
 	return &eventLoop{
 		cfg: cfg, out: out, p: p, lfd: -1,
 		conns: map[int]*conn{}, byAge: list.New(), draining: list.New(),
-		buf: append([]byte(marker), make([]byte, chunkSize)...),
+		perIP: map[netip.Addr]int{},
+		buf:   append([]byte(marker), make([]byte, chunkSize)...),
+		byeTooMany: fmt.Appendf(nil, "bye: too many connections from your address (limit %d), closing\n",
+			cfg.maxPerIP),
 	}
 }
 
@@ -119,6 +132,17 @@ func listenTCP(addr string) (int, string, error) {
 	return fd, sockaddrString(local), nil
 }
 
+// sockaddrIP is the IP address of a socket address, without the port.
+func sockaddrIP(sa unix.Sockaddr) netip.Addr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(sa.Addr)
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
+}
+
 // sockaddrString prints a socket address the way net.Addr does.
 func sockaddrString(sa unix.Sockaddr) string {
 	switch sa := sa.(type) {
@@ -136,6 +160,7 @@ func sockaddrString(sa unix.Sockaddr) string {
 type conn struct {
 	fd         int
 	peer       string
+	ip         netip.Addr    // peer without the port: the key of eventLoop.perIP
 	out        []byte        // replies the kernel has not taken yet
 	want       events        // what the poller watches this socket for
 	age        *list.Element // place in eventLoop.byAge
@@ -156,6 +181,9 @@ type eventLoop struct {
 	lfd   int
 	wake  *waker
 	conns map[int]*conn
+	// perIP counts the open connections from each client address, for
+	// -max-conns-per-ip.
+	perIP map[netip.Addr]int
 	// byAge orders connections by last activity, most recent in front,
 	// so the next one to time out is always at the back.
 	byAge *list.List
@@ -164,6 +192,8 @@ type eventLoop struct {
 	// buf is the one buffer all connections share: "OK..." followed by
 	// room for one read, so a reply is written straight from it.
 	buf []byte
+	// byeTooMany is the line for a client over -max-conns-per-ip.
+	byeTooMany []byte
 	// now is the time the loop last looked at the clock: before and
 	// after each wait. Idle timeouts are counted in seconds; reading
 	// the clock for every message would cost more than it tells.
@@ -463,8 +493,13 @@ func (l *eventLoop) accept() error {
 		// TCP connection; by hand we must, or Nagle's algorithm holds
 		// the tail of a reply back until the client's delayed ACK comes,
 		// some 40 ms later. (It fails harmlessly on a Unix socket.)
+		ip := sockaddrIP(sa)
+		if l.cfg.maxPerIP > 0 && l.perIP[ip] >= l.cfg.maxPerIP {
+			l.refuse(fd, sockaddrString(sa), ip)
+			continue
+		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &conn{fd: fd, peer: sockaddrString(sa), lastActive: time.Now(), want: canRead}
+		c := &conn{fd: fd, peer: sockaddrString(sa), ip: ip, lastActive: time.Now(), want: canRead}
 		if err := l.p.add(fd, canRead); err != nil {
 			unix.Close(fd)
 			fmt.Fprintf(l.out, "client %s: %v\n", c.peer, err)
@@ -472,6 +507,7 @@ func (l *eventLoop) accept() error {
 		}
 		c.age = l.byAge.PushFront(c)
 		l.conns[fd] = c
+		l.perIP[ip]++
 		fmt.Fprintf(l.out, "client %s connected\n", c.peer)
 		c.out = append(c.out, greeting...)
 		l.flush(c)
@@ -480,6 +516,24 @@ func (l *eventLoop) accept() error {
 	// backlog until somebody leaves, as with netutil.LimitListener.
 	l.setAccepting(false)
 	return nil
+}
+
+// refuse turns away a client whose address already has
+// -max-conns-per-ip connections, so that one address (say, a client
+// that trickles a byte now and then on many connections) cannot take
+// every slot. The client is told why and closed at once: it never joins
+// the loop, and takes no slot.
+func (l *eventLoop) refuse(fd int, peer string, ip netip.Addr) {
+	// The socket is new, so its send buffer is empty and takes the
+	// line whole; it is non-blocking, so this never waits either way.
+	unix.Write(fd, l.byeTooMany)
+	// FIN after the line. Reading what the client already sent keeps
+	// close from answering with RST, which could destroy the line.
+	unix.Shutdown(fd, unix.SHUT_WR)
+	unix.Read(fd, l.buf[len(marker):])
+	unix.Close(fd)
+	fmt.Fprintf(l.out, "client %s refused: already %d connections from %s (-max-conns-per-ip)\n",
+		peer, l.perIP[ip], ip)
 }
 
 // mayAccept says whether the listener should be watched.
@@ -522,6 +576,9 @@ func (l *eventLoop) closeConn(c *conn) {
 	l.p.remove(c.fd)
 	unix.Close(c.fd)
 	delete(l.conns, c.fd)
+	if l.perIP[c.ip]--; l.perIP[c.ip] <= 0 {
+		delete(l.perIP, c.ip)
+	}
 	if c.shut {
 		l.draining.Remove(c.age)
 	} else {

@@ -328,8 +328,8 @@ func goServers(bins map[string]string) []server {
 	return []server{
 		{name: "05 loop", kind: "go", argv: with(bins["05-loop"], loop...), protocol: "ok", sequential: true},
 		{name: "06 goroutines", kind: "go", argv: with(bins["06-goroutines"], slices.Concat(many, perIP)...), protocol: "ok"},
-		{name: "07 poll", kind: "go", argv: with(bins["07-select"], slices.Concat(many, []string{"-poller", "poll"})...), protocol: "ok"},
-		{name: "07 epoll", kind: "go", argv: with(bins["07-select"], slices.Concat(many, []string{"-poller", "epoll"})...), protocol: "ok"},
+		{name: "07 poll", kind: "go", argv: with(bins["07-select"], slices.Concat(many, perIP, []string{"-poller", "poll"})...), protocol: "ok"},
+		{name: "07 epoll", kind: "go", argv: with(bins["07-select"], slices.Concat(many, perIP, []string{"-poller", "epoll"})...), protocol: "ok"},
 		{name: "08 sequential", kind: "go", argv: with(bins["08-socketserver"], slices.Concat(many, perIP, []string{"-sequential"})...), protocol: "upper", sequential: true, maxMessage: 4096},
 		{name: "08 concurrent", kind: "go", argv: with(bins["08-socketserver"], slices.Concat(many, perIP)...), protocol: "upper", maxMessage: 4096},
 	}
