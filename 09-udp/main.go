@@ -27,8 +27,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -99,8 +101,17 @@ func runWithClock(ctx context.Context, now func() time.Time, args []string, stdo
 		}
 		return runClient(ctx, ask, now, stdout, stderr)
 	}
-	return serve(ctx, *addr, *rfc868, now, stdout)
+	// The server's log goes through a queue, so a stdout nobody reads
+	// costs log lines, never answers; at the end it gets flushLimit to
+	// drain, so Ctrl+C stops the server even then.
+	log := newLogQueue(stdout, logQueueLines)
+	defer log.Close(flushLimit)
+	return serve(ctx, *addr, *rfc868, now, log)
 }
+
+// flushLimit is how long a stopping server waits for its log to be
+// written out.
+const flushLimit = time.Second
 
 // ---- the wire format ----
 
@@ -160,13 +171,15 @@ func decode(b []byte, rfc868 bool, ref time.Time) (time.Time, error) {
 // however much arrives.
 const maxDatagram = 64 * 1024
 
-// serve answers every datagram that reaches addr until ctx is done.
+// serve answers every request that reaches addr until ctx is done.
 //
 // RFC 868: "When a datagram arrives, the server returns a datagram
-// containing the 32-bit time value." The request's content plays no
-// part, so garbage, a 64 KB datagram or an empty one all get the
-// time. The server keeps no state per client, needs no goroutine per
-// client, and answers at once.
+// containing the 32-bit time value." Taken literally, that answers
+// replies too: a datagram forged to come from the server's own address
+// makes it answer itself, and its answer is a datagram that arrives,
+// so it answers that, forever. Two servers forged at each other do the
+// same. So the server answers only what no reply can ever be (see
+// refuse), and each datagram is either answered once or ignored.
 func serve(ctx context.Context, addr string, rfc868 bool, now func() time.Time, stdout io.Writer) error {
 	// ListenPacket creates a datagram socket and binds it. There is no
 	// listen step and no backlog: datagrams queue in the socket's
@@ -177,12 +190,17 @@ func serve(ctx context.Context, addr string, rfc868 bool, now func() time.Time, 
 	}
 	defer conn.Close()
 	fmt.Fprintf(stdout, "listening on %s\n", conn.LocalAddr())
+	self := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	mine := machineAddrs()
 
 	// ReadFrom blocks until a datagram arrives. Closing the socket is
 	// the way to wake it, so a stopped context closes it.
 	stopRead := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stopRead()
 
+	// A flood must not become a flood of log lines: at most logLimit a
+	// second, and the rest are counted.
+	log := &limitedLog{w: stdout}
 	buf := make([]byte, maxDatagram)
 	answered := 0
 	failures := 0
@@ -192,6 +210,7 @@ func serve(ctx context.Context, addr string, rfc868 bool, now func() time.Time, 
 		n, from, err := conn.ReadFrom(buf)
 		if err != nil {
 			if ctx.Err() != nil {
+				log.flush()
 				fmt.Fprintf(stdout, "stopped; datagrams answered: %d\n", answered)
 				return nil
 			}
@@ -200,7 +219,8 @@ func serve(ctx context.Context, addr string, rfc868 bool, now func() time.Time, 
 			}
 			// No error about one datagram may stop the server. Log it,
 			// and pause a little longer after each one in a row, so a
-			// lasting fault cannot spin the loop.
+			// lasting fault cannot spin the loop (nor the log: these
+			// lines are paced by the pause, not by the limit).
 			failures++
 			fmt.Fprintf(stdout, "read failed, going on: %v\n", err)
 			pause(ctx, failures)
@@ -208,18 +228,128 @@ func serve(ctx context.Context, addr string, rfc868 bool, now func() time.Time, 
 		}
 		failures = 0
 
+		if why := refuse(buf[:n], from.(*net.UDPAddr).AddrPort(), self, mine, rfc868); why != "" {
+			log.printf("%s sent %d bytes; ignored: %s\n", from, n, why)
+			continue
+		}
 		t := now()
 		reply := encode(t, rfc868)
 		// A UDP send blocks only while the socket's send buffer is
 		// full; the deadline keeps even that short.
 		conn.SetWriteDeadline(time.Now().Add(time.Second))
 		if _, err := conn.WriteTo(reply, from); err != nil {
-			fmt.Fprintf(stdout, "%s sent %d bytes; reply failed: %v\n", from, n, err)
+			log.printf("%s sent %d bytes; reply failed: %v\n", from, n, err)
 			continue
 		}
 		answered++
-		fmt.Fprintf(stdout, "%s sent %d bytes; answered 0x%08x = %s\n",
+		log.printf("%s sent %d bytes; answered 0x%08x = %s\n",
 			from, n, binary.BigEndian.Uint32(reply), t.UTC().Format(time.RFC3339))
+	}
+}
+
+// isRequest reports whether a datagram asks for the time. A reply is
+// always 4 bytes, so 4 bytes are never a request, whatever they hold:
+// then no reply, ours or another server's, is ever answered. With
+// RFC 868 only an empty datagram asks, as rdate and the article's
+// client send. The lesson's own protocol also takes zero bytes of any
+// other length (the client's -size), and nothing else, so that the text
+// another service answers with is not taken for a request either.
+func isRequest(datagram []byte, rfc868 bool) bool {
+	if rfc868 || len(datagram) == 4 {
+		return len(datagram) == 0
+	}
+	for _, b := range datagram {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// refuse says why a datagram from `from` must not be answered, or ""
+// when it is a request to answer. UDP's source address is not checked,
+// so anybody can forge it; these rules keep a forged one from starting
+// a loop.
+func refuse(datagram []byte, from, self netip.AddrPort, mine []netip.Addr, rfc868 bool) string {
+	switch {
+	case isOwnAddress(from, self, mine):
+		// The answer would come straight back to this socket.
+		return "it comes from this server's own address"
+	case from.Port() < 1024:
+		// Below 1024 live services such as echo (7) and chargen (19)
+		// that answer whatever arrives: never start a conversation
+		// with them.
+		return fmt.Sprintf("it comes from port %d, below 1024", from.Port())
+	case !isRequest(datagram, rfc868):
+		if rfc868 {
+			return "not a request (RFC 868 asks with an empty datagram)"
+		}
+		return "not a request (a request is empty, or zero bytes but never 4)"
+	}
+	return ""
+}
+
+// isOwnAddress reports whether from is the server's own socket: its
+// port, and its IP address or, for a server bound to every address
+// (0.0.0.0 or ::), loopback or any address of this machine.
+func isOwnAddress(from, self netip.AddrPort, mine []netip.Addr) bool {
+	if from.Port() != self.Port() {
+		return false
+	}
+	ip, own := from.Addr().Unmap().WithZone(""), self.Addr().Unmap().WithZone("")
+	if ip == own {
+		return true
+	}
+	return own.IsUnspecified() && (ip.IsLoopback() || slices.Contains(mine, ip))
+}
+
+// machineAddrs lists the IP addresses of this machine's interfaces.
+func machineAddrs() []netip.Addr {
+	var mine []netip.Addr
+	addrs, _ := net.InterfaceAddrs() // none known: loopback still counts
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			mine = append(mine, p.Addr().Unmap().WithZone(""))
+		}
+	}
+	return mine
+}
+
+// logLimit is how many lines about datagrams the log takes in one
+// second.
+const logLimit = 10
+
+// limitedLog writes at most logLimit lines a second, and counts the
+// rest. The first line after a second with skipped lines, and the stop,
+// say how many were skipped. So a log line costs about as much as the
+// datagram that caused it while datagrams trickle in (73 bytes for a
+// 28-byte empty datagram), and a flood of any size costs at most
+// logLimit lines a second.
+type limitedLog struct {
+	w       io.Writer
+	second  time.Time // when the current second began
+	lines   int       // lines written in it
+	skipped int       // lines skipped since the last summary
+}
+
+func (l *limitedLog) printf(format string, args ...any) {
+	if now := time.Now(); now.Sub(l.second) >= time.Second {
+		l.flush()
+		l.second, l.lines = now, 0
+	}
+	if l.lines == logLimit {
+		l.skipped++
+		return
+	}
+	l.lines++
+	fmt.Fprintf(l.w, format, args...)
+}
+
+// flush says how many lines were skipped, if any were.
+func (l *limitedLog) flush() {
+	if l.skipped > 0 {
+		fmt.Fprintf(l.w, "log: %d lines skipped (at most %d a second)\n", l.skipped, logLimit)
+		l.skipped = 0
 	}
 }
 

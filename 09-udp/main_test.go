@@ -3,18 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"io"
 	"net"
-	"os"
-	"os/exec"
+	"net/netip"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,16 +59,200 @@ func TestClientPrintsTheServersTime(t *testing.T) {
 	assert.Empty(t, errOut, "no retry was needed")
 }
 
-func TestEveryDatagramIsAnsweredWhateverItContains(t *testing.T) {
+func TestEveryRequestIsAnsweredWhateverItsLength(t *testing.T) {
 	srv := startServer(t, fixed(demoTime), "-addr", "127.0.0.1:0")
-	// RFC 868 ignores the request's content, and so does the server.
-	for _, request := range [][]byte{
+	// A request is an empty datagram, as the article's client sends, or
+	// zero bytes of any length but 4 (the client's -size).
+	for _, size := range []int{0, 1, 3, 5, 1000} {
+		assert.Equal(t, encode(demoTime, false), exchange(t, srv.addr, make([]byte, size)), "%d zero bytes", size)
+	}
+}
+
+// ---- the loop: a server that answers replies answers them forever ----
+
+func TestServerNeverAnswersADatagramFromItsOwnAddress(t *testing.T) {
+	canForge(t)
+	srv := startServer(t, fixed(demoTime), "-addr", "127.0.0.1:0")
+	// An attacker forges one datagram with the server's own address as
+	// its source. A server that answers it sends its answer to itself,
+	// answers that, and so on, as fast as loopback goes.
+	sendFromServersSocket(t, srv.addr, nil, srv.addr)
+	// A real client's request queues behind the forged one: once it is
+	// answered, the forged one has been read.
+	assert.Len(t, exchange(t, srv.addr, nil), 4)
+	srv.during(t, loopWindow)
+
+	assert.Equal(t, 1, srv.answered(t), "only the real client is answered:\n%s", srv.out.String())
+	assert.Contains(t, srv.out.String(), "sent 0 bytes; ignored: it comes from this server's own address\n")
+}
+
+func TestTwoServersForgedAtEachOtherAnswerOnceNotForever(t *testing.T) {
+	canForge(t)
+	a := startServer(t, fixed(demoTime), "-addr", "127.0.0.1:0")
+	b := startServer(t, fixed(demoTime), "-addr", "127.0.0.1:0")
+	// One request forged from a to b: b answers a, and a must not
+	// answer b's answer, or the two play ping-pong until restarted.
+	sendFromServersSocket(t, a.addr, nil, b.addr)
+	// Each server's real client queues behind what reached it first.
+	assert.Len(t, exchange(t, b.addr, nil), 4)
+	assert.Len(t, exchange(t, a.addr, nil), 4)
+	a.during(t, loopWindow)
+
+	assert.Equal(t, 2, b.answered(t), "b answers the forged request and its real client")
+	assert.Equal(t, 1, a.answered(t), "a answers only its real client, never b's reply:\n%s", a.out.String())
+	assert.Contains(t, a.out.String(), "sent 4 bytes; ignored: not a request (a request is empty, or zero bytes but never 4)\n")
+}
+
+func TestReplyIsNeverTakenForARequest(t *testing.T) {
+	srv := startServer(t, fixed(demoTime), "-addr", "127.0.0.1:0")
+	conn := dialUDP(t, srv.addr)
+	// A reply is 4 bytes; and what other services answer with (text,
+	// any bytes that are not all zero) is not a request either.
+	for _, datagram := range [][]byte{
+		encode(demoTime, false),
+		{0, 0, 0, 0}, // the reply at 1970-01-01 and at the 2036 wrap
 		[]byte("what time is it?"),
 		bytes.Repeat([]byte{0xff}, 1000),
-		{0},
 	} {
-		assert.Equal(t, encode(demoTime, false), exchange(t, srv.addr, request))
+		_, err := conn.Write(datagram)
+		require.NoError(t, err)
+		noReply(t, conn, 50*time.Millisecond)
+		assert.Contains(t, srv.out.next(t), "; ignored: not a request")
 	}
+	assert.Equal(t, 0, srv.answered(t))
+}
+
+func TestRFC868AnswersOnlyAnEmptyDatagram(t *testing.T) {
+	srv := startServer(t, fixed(demoTime), "-addr", "127.0.0.1:0", "-rfc868")
+	conn := dialUDP(t, srv.addr)
+	// The article's client and rdate send an empty datagram and get
+	// exactly 4 bytes back.
+	assert.Equal(t, encode(demoTime, true), exchange(t, srv.addr, nil))
+	for _, datagram := range [][]byte{{0}, encode(demoTime, true), []byte("time?")} {
+		_, err := conn.Write(datagram)
+		require.NoError(t, err)
+		noReply(t, conn, 50*time.Millisecond)
+		assert.Contains(t, srv.out.waitFor(t, "ignored"), "ignored: not a request (RFC 868 asks with an empty datagram)")
+	}
+	assert.Equal(t, 1, srv.answered(t))
+}
+
+func TestDatagramFromAPrivilegedPortIsNotAnswered(t *testing.T) {
+	srv := startServer(t, fixed(demoTime), "-addr", "127.0.0.1:0")
+	// Below 1024 live services such as echo and chargen, which answer
+	// whatever arrives: a request forged from one would start a loop
+	// with it. This socket plays such a service.
+	service := privilegedSocket(t)
+	to, err := net.ResolveUDPAddr("udp", srv.addr)
+	require.NoError(t, err)
+	_, err = service.WriteTo(nil, to)
+	require.NoError(t, err)
+	require.NoError(t, service.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	_, _, err = service.ReadFrom(make([]byte, maxDatagram))
+	assert.True(t, isTimeout(err), "want no reply, got %v", err)
+
+	port := portOf(t, service.LocalAddr().String())
+	assert.Contains(t, srv.out.next(t), "sent 0 bytes; ignored: it comes from port "+port+", below 1024")
+	assert.Equal(t, 0, srv.answered(t))
+}
+
+func TestServerOnEveryAddressKnowsItsOwnAddresses(t *testing.T) {
+	self := netip.MustParseAddrPort("0.0.0.0:9009")
+	mine := []netip.Addr{netip.MustParseAddr("192.0.2.7")}
+	for from, own := range map[string]bool{
+		"127.0.0.1:9009":          true,  // loopback, our port
+		"127.0.0.2:9009":          true,  // all of 127/8 is loopback
+		"192.0.2.7:9009":          true,  // an address of this machine
+		"[::ffff:192.0.2.7]:9009": true,  // the same, as IPv6 sees it
+		"192.0.2.8:9009":          false, // another machine's server
+		"127.0.0.1:9010":          false, // another port
+	} {
+		assert.Equal(t, own, isOwnAddress(netip.MustParseAddrPort(from), self, mine), from)
+	}
+	// Bound to one address, only that address and port are ours.
+	one := netip.MustParseAddrPort("127.0.0.1:9009")
+	assert.True(t, isOwnAddress(netip.MustParseAddrPort("127.0.0.1:9009"), one, nil))
+	assert.False(t, isOwnAddress(netip.MustParseAddrPort("127.0.0.2:9009"), one, nil))
+}
+
+// ---- the log: it never stops the server, and a flood cannot fill it ----
+
+func TestFloodIsLoggedInFewerBytesThanItsDatagrams(t *testing.T) {
+	srv := startServer(t, fixed(demoTime), "-addr", "127.0.0.1:0")
+	conn := dialUDP(t, srv.addr)
+	// 1,000 empty requests in lock-step, each answered. On the wire
+	// each is 28 bytes (20 of IP header, 8 of UDP header).
+	const datagrams = 1000
+	reply := make([]byte, maxDatagram)
+	for i := 0; i < datagrams; i++ {
+		_, err := conn.Write(nil)
+		require.NoError(t, err)
+		n, err := conn.Read(reply)
+		require.NoError(t, err)
+		require.Equal(t, 4, n)
+	}
+	require.Equal(t, datagrams, srv.answered(t))
+
+	log := srv.out.String()
+	logged := strings.Count(log, " sent 0 bytes; answered ")
+	skipped := 0
+	for _, m := range regexp.MustCompile(`log: (\d+) lines skipped \(at most 10 a second\)`).FindAllStringSubmatch(log, -1) {
+		n, _ := strconv.Atoi(m[1])
+		skipped += n
+	}
+	t.Logf("%d datagrams: %d lines logged, %d skipped, %d bytes of log", datagrams, logged, skipped, len(log))
+	assert.Equal(t, datagrams, logged+skipped, "every datagram is logged or counted")
+	assert.Less(t, len(log), datagrams*28, "the log costs less than the datagrams that caused it")
+}
+
+func TestStdoutNobodyReadsNeverStopsTheServer(t *testing.T) {
+	stdout := newStuckWriter()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- runWithClock(ctx, fixed(demoTime), []string{"-addr", "127.0.0.1:0"}, stdout, io.Discard)
+	}()
+	addr, ok := strings.CutPrefix(stdout.firstLine(t), "listening on ")
+	require.True(t, ok)
+
+	// From here on every write to stdout blocks, as to a pipe whose
+	// reader has paused. 50 clients are still answered.
+	for i := 0; i < 50; i++ {
+		assert.Len(t, exchange(t, addr, nil), 4, "client %d", i+1)
+	}
+	// And Ctrl+C still stops the server, within the time it gives its
+	// log to drain.
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(flushLimit + wait):
+		t.Fatal("the server did not stop while its stdout was stuck")
+	}
+	t.Logf("stopped in %v", time.Since(start))
+
+	// When the reader comes back, the lines that were queued follow.
+	stdout.release()
+	assert.Contains(t, stdout.waitFor(t, "stopped; "), "stopped; datagrams answered: 50")
+}
+
+func TestLogQueueCountsTheLinesNobodyReadsAndSaysSoWhenTheLogMoves(t *testing.T) {
+	stdout := newStuckWriter()
+	q := newLogQueue(stdout, 4)
+	q.Write([]byte("first\n")) // goes through; then the writer is stuck
+	stdout.firstLine(t)
+	q.Write([]byte("1\n"))
+	stdout.waitBlocked(t) // the queue's goroutine is stuck writing "1"
+	// The queue holds 4 lines; the other 5 are dropped, and Write
+	// returns at once every time.
+	for i := 2; i <= 10; i++ {
+		q.Write([]byte(strconv.Itoa(i) + "\n"))
+	}
+	stdout.release()
+	assert.True(t, q.Close(wait), "everything queued was written")
+	assert.Equal(t, "1\nlog: 5 lines dropped while the log was not being read\n2\n3\n4\n5\n", stdout.rest())
 }
 
 func TestDatagramsKeepTheirBoundaries(t *testing.T) {
@@ -446,7 +627,7 @@ func TestNoGoroutineLeaksAfterStop(t *testing.T) {
 	// The program's functions must all have returned: poll, because a
 	// goroutine can take a moment to finish after its result was sent.
 	// In a test binary, a stack names package main by its import path.
-	ours := regexp.MustCompile(`09-udp\.(serve|runClient|runWithClock|pause)\(`)
+	ours := regexp.MustCompile(`09-udp\.(serve|runClient|runWithClock|pause|\(\*logQueue\)\.run)\(`)
 	deadline := time.Now().Add(wait)
 	for {
 		buf := make([]byte, 1<<20)
@@ -586,277 +767,11 @@ func TestReadmeWrongLengthTranscript(t *testing.T) {
 	assertTranscript(t, "wrong-length", "error: "+explain(err)+"\n")
 }
 
-// ---- helpers ----
-
-// fixed is a clock stopped at t.
-func fixed(t time.Time) func() time.Time {
-	return func() time.Time { return t }
-}
-
-// stepping is a clock that shows each of times in turn, then stays on
-// the last one.
-func stepping(times ...time.Time) func() time.Time {
-	var mu sync.Mutex
-	return func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		t := times[0]
-		if len(times) > 1 {
-			times = times[1:]
-		}
-		return t
-	}
-}
-
-func wire(v uint32) []byte {
-	return binary.BigEndian.AppendUint32(nil, v)
-}
-
-// server is the program running in this test process, as `go run` would
-// run it, with its output captured line by line.
-type server struct {
-	addr string
-	out  *lines
-	stop context.CancelFunc
-	done chan error
-}
-
-// startServer runs the program with the clock now and args, and waits
-// for it to print the address it listens on.
-func startServer(t *testing.T, now func() time.Time, args ...string) *server {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := &server{out: newLines(), stop: cancel, done: make(chan error, 1)}
-	go func() { srv.done <- runWithClock(ctx, now, args, srv.out, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-srv.done:
-		case <-time.After(wait):
-			t.Error("server did not stop after cancel")
-		}
-	})
-	first := srv.out.next(t)
-	addr, ok := strings.CutPrefix(first, "listening on ")
-	require.True(t, ok, "first line should give the address, got %q", first)
-	srv.addr = addr
-	return srv
-}
-
-// wait returns the program's result, failing the test if it runs on.
-func (s *server) wait(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-s.done:
-		s.done <- err // let Cleanup see it too
-		return err
-	case <-time.After(wait):
-		t.Fatal("server did not return")
-		return nil
-	}
-}
-
-// ask runs the program (usually with -client) and returns what it
-// printed on stdout and stderr.
-func ask(t *testing.T, now func() time.Time, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	err = runWithClock(ctx, now, args, &out, &errOut)
-	return out.String(), errOut.String(), err
-}
-
-// exchange sends one datagram to addr and returns the reply.
-func exchange(t *testing.T, addr string, request []byte) []byte {
-	t.Helper()
-	conn := dialUDP(t, addr)
-	_, err := conn.Write(request)
-	require.NoError(t, err)
-	buf := make([]byte, maxDatagram)
-	n, err := conn.Read(buf)
-	require.NoError(t, err)
-	return buf[:n]
-}
-
-func dialUDP(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	conn, err := net.DialTimeout("udp", addr, wait)
-	require.NoError(t, err)
-	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-// silentPeer is a UDP socket that receives and never answers, as a
-// server behind a lossy network looks to a client.
-func silentPeer(t *testing.T) net.PacketConn {
-	t.Helper()
-	conn, err := nettest.NewLocalPacketListener("udp4")
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-// countDatagrams reads what has queued up at peer. Every datagram sent
-// before this call is already there (loopback delivers at once), so a
-// short wait that sees nothing more means there is nothing more.
-func countDatagrams(t *testing.T, peer net.PacketConn) int {
-	t.Helper()
-	buf := make([]byte, maxDatagram)
-	count := 0
-	for {
-		require.NoError(t, peer.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
-		_, _, err := peer.ReadFrom(buf)
-		if isTimeout(err) {
-			return count
-		}
-		require.NoError(t, err)
-		count++
-	}
-}
-
-// fakeServer answers the i-th datagram (from 1) with reply(i), or not at
-// all when that is nil. It returns its address.
-func fakeServer(t *testing.T, reply func(i int) []byte) string {
-	t.Helper()
-	conn := silentPeer(t)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, maxDatagram)
-		for i := 1; ; i++ {
-			_, from, err := conn.ReadFrom(buf)
-			if err != nil {
-				return // closed by Cleanup
-			}
-			if r := reply(i); r != nil {
-				conn.WriteTo(r, from)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		conn.Close()
-		<-done
-	})
-	return conn.LocalAddr().String()
-}
-
-// closedUDPPort returns an address where no UDP socket is bound: a port
-// that was just free and has been closed again.
-func closedUDPPort(t *testing.T) string {
-	t.Helper()
-	conn, err := nettest.NewLocalPacketListener("udp4")
-	require.NoError(t, err)
-	addr := conn.LocalAddr().String()
-	require.NoError(t, conn.Close())
-	return addr
-}
-
-// runRdate runs the real rdate with a time limit (rdate -u waits
-// forever for a reply that never comes) and the time zone set to UTC.
-func runRdate(t *testing.T, rdate string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, rdate, args...)
-	cmd.Env = append(os.Environ(), "TZ=UTC")
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-// lines is an io.Writer that hands each complete line to a channel, so a
-// test can wait for the next line instead of sleeping.
-type lines struct {
-	mu   sync.Mutex
-	all  strings.Builder
-	part string
-	ch   chan string
-}
-
-func newLines() *lines { return &lines{ch: make(chan string, 4096)} }
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.all.Write(p)
-	l.part += string(p)
-	for {
-		line, rest, ok := strings.Cut(l.part, "\n")
-		if !ok {
-			break
-		}
-		l.ch <- line
-		l.part = rest
-	}
-	return len(p), nil
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.all.String()
-}
-
-func (l *lines) next(t *testing.T) string {
-	t.Helper()
-	select {
-	case line := <-l.ch:
-		return line
-	case <-time.After(wait):
-		t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
-		return ""
-	}
-}
-
-func portOf(t *testing.T, addr string) string {
-	t.Helper()
-	_, port, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	return port
-}
-
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed (on Debian: apt-get install %s); .ci/run installs it", name, name)
-	}
-	return path
-}
-
-var ports = regexp.MustCompile(`(127\.0\.0\.1|\[::1\]|localhost):\d+`)
-
-// assertTranscript compares got with the README block marked
-// <!-- transcript: name -->, ignoring the "$ " command lines and the port
-// numbers, which change from run to run.
-func assertTranscript(t *testing.T, name, got string) {
-	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	marker := "<!-- transcript: " + name + " -->"
-	_, after, ok := strings.Cut(string(readme), marker)
-	require.True(t, ok, "README.md has no %s", marker)
-	_, block, ok := strings.Cut(after, "```console\n")
-	require.True(t, ok, "no ```console block after %s", marker)
-	block, _, ok = strings.Cut(block, "```")
-	require.True(t, ok, "unterminated block after %s", marker)
-
-	var want []string
-	for _, line := range strings.Split(strings.TrimSuffix(block, "\n"), "\n") {
-		if !strings.HasPrefix(line, "$ ") {
-			want = append(want, ports.ReplaceAllString(line, "$1:PORT"))
-		}
-	}
-	have := strings.Split(ports.ReplaceAllString(strings.TrimSuffix(got, "\n"), "$1:PORT"), "\n")
-	assert.Equal(t, want, have, "README transcript %q differs from the program's output", name)
-}
-
 func TestMemoryStaysFixedWhileClientsSendTheLargestDatagrams(t *testing.T) {
 	srv := startServer(t, fixed(demoTime), "-addr", "127.0.0.1:0")
 	conn := dialUDP(t, srv.addr)
 	const datagrams = 500
-	request := bytes.Repeat([]byte{0xab}, 65507)
+	request := make([]byte, 65507) // zero bytes: a request
 	reply := make([]byte, 16)
 
 	var before, after runtime.MemStats

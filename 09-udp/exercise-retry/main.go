@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -78,16 +79,33 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // ---- the wire format ----
 
 // A request is one datagram of text: its number, a space, the message,
-// as in "3 hello". The server echoes the datagram, number included, so
-// the client can tell which request a reply answers.
+// as in "1 hello". The server echoes it after "re ", as in
+// "re 1 hello", so the client can tell which request a reply answers,
+// and nobody can take a reply for a request: a plain echo would answer
+// an echo, and two echo servers forged at each other would answer each
+// other forever.
 func encodeRequest(seq uint32, msg string) []byte {
 	return []byte(strconv.FormatUint(uint64(seq), 10) + " " + msg)
 }
 
+// isRequest reports whether b is a request: a number, a space, text.
+func isRequest(b []byte) bool {
+	num, _, found := bytes.Cut(b, []byte(" "))
+	_, err := strconv.ParseUint(string(num), 10, 32)
+	return found && err == nil
+}
+
+// replyPrefix starts every reply, and no request.
+const replyPrefix = "re "
+
 // parseReply splits a reply into its number and its text. ok is false
-// when the datagram does not start with a number and a space.
+// when the datagram is not "re ", a number, a space and text.
 func parseReply(b []byte) (seq uint32, text string, ok bool) {
-	num, rest, found := bytes.Cut(b, []byte(" "))
+	request, isReply := bytes.CutPrefix(b, []byte(replyPrefix))
+	if !isReply {
+		return 0, "", false
+	}
+	num, rest, found := bytes.Cut(request, []byte(" "))
 	if !found {
 		return 0, "", false
 	}
@@ -142,8 +160,10 @@ func runClient(ctx context.Context, addr string, timeout time.Duration, retries 
 
 // ---- the server ----
 
-// serve echoes every datagram to its sender, except the first drop
-// datagrams, which it ignores; with dup it sends every echo twice.
+// serve echoes every request to its sender, except the first drop
+// requests, which it ignores; with dup it sends every echo twice. It
+// never answers what could be a reply, nor a datagram from its own
+// address or from a port below 1024 (see ignore).
 func serve(ctx context.Context, addr string, drop int, dup bool, stdout io.Writer) error {
 	conn, err := net.ListenPacket("udp", addr)
 	if err != nil {
@@ -168,19 +188,79 @@ func serve(ctx context.Context, addr string, drop int, dup bool, stdout io.Write
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
-		if drop > 0 {
-			drop--
-			fmt.Fprintf(stdout, "dropped %q from %s\n", buf[:n], from)
+		if why := ignore(buf[:n], from, conn.LocalAddr()); why != "" {
+			fmt.Fprintf(stdout, "ignored %s from %s: %s\n", quote(buf[:n]), from, why)
 			continue
 		}
+		if drop > 0 {
+			drop--
+			fmt.Fprintf(stdout, "dropped %s from %s\n", quote(buf[:n]), from)
+			continue
+		}
+		reply := append([]byte(replyPrefix), buf[:n]...)
 		conn.SetWriteDeadline(time.Now().Add(time.Second))
 		for i := 0; i < copies; i++ {
-			if _, err := conn.WriteTo(buf[:n], from); err != nil {
+			if _, err := conn.WriteTo(reply, from); err != nil {
 				fmt.Fprintf(stdout, "echo to %s failed: %v\n", from, err)
 			}
 		}
-		fmt.Fprintf(stdout, "echoed %q to %s%s\n", buf[:n], from, twice)
+		fmt.Fprintf(stdout, "echoed %s to %s%s\n", quote(buf[:n]), from, twice)
 	}
+}
+
+// ignore says why the datagram data from `from` must not be answered,
+// or "" when it is a request to echo. UDP's source address is not
+// checked, so anybody can forge it; these rules keep a forged datagram
+// from starting a loop.
+func ignore(data []byte, from, self net.Addr) string {
+	src, ok := from.(*net.UDPAddr)
+	if !ok {
+		return "not a UDP address"
+	}
+	switch {
+	case isOwnAddress(src.AddrPort(), self.(*net.UDPAddr).AddrPort()):
+		return "it comes from this server's own address"
+	case src.Port < 1024:
+		// Below 1024 live services such as echo (7) and chargen (19)
+		// that answer whatever arrives.
+		return fmt.Sprintf("it comes from port %d, below 1024", src.Port)
+	case !isRequest(data):
+		return "not a request"
+	}
+	return ""
+}
+
+// isOwnAddress reports whether from is the server's own socket: its
+// port, and its IP address or, for a server bound to every address
+// (0.0.0.0 or ::), loopback or any address of this machine.
+func isOwnAddress(from, self netip.AddrPort) bool {
+	if from.Port() != self.Port() {
+		return false
+	}
+	ip, own := from.Addr().Unmap().WithZone(""), self.Addr().Unmap().WithZone("")
+	if ip == own || (own.IsUnspecified() && ip.IsLoopback()) {
+		return true
+	}
+	if !own.IsUnspecified() {
+		return false
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap().WithZone("") == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// quote shows a datagram in a log line, quoted, and at most its first
+// 32 bytes, so that a line costs little more than what caused it.
+func quote(b []byte) string {
+	const shown = 32
+	if len(b) <= shown {
+		return fmt.Sprintf("%q", b)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", b[:shown], len(b))
 }
 
 // ---- errors ----

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -111,18 +112,19 @@ func TestDuplicateReplyIsNotTakenForTheNextAnswer(t *testing.T) {
 		assert.Equal(t, msg, answer)
 	}
 	assert.Equal(t, []string{
-		`ignored a reply that is not to request 2: "1 one"`,
-		`ignored a reply that is not to request 3: "2 two"`,
+		`ignored a reply that is not to request 2: "re 1 one"`,
+		`ignored a reply that is not to request 3: "re 2 two"`,
 	}, linesStarting(log.String(), "ignored"))
 }
 
 func TestRepliesWithAnotherNumberOrNoNumberAreIgnored(t *testing.T) {
 	p := startPeer(t, func(d []byte, reply func(string)) {
-		reply("7 a late answer to somebody else")
+		reply("re 7 a late answer to somebody else")
 		reply("garbage")
 		reply("")
-		reply("-1 negative")
-		reply(string(d))
+		reply("re -1 negative")
+		reply(string(d)) // a plain echo: the request, not a reply
+		reply(replyPrefix + string(d))
 	})
 	c := newClient(t, p, 200*time.Millisecond, 3)
 
@@ -151,7 +153,7 @@ func TestStreamOfStaleRepliesCannotKeepTheClientWaiting(t *testing.T) {
 					case <-stop:
 						return
 					case <-tick.C:
-						reply("0 stale")
+						reply("re 0 stale")
 					}
 				}
 			}()
@@ -190,6 +192,65 @@ func TestGivesUpWithATimeoutAfterTheLastRetry(t *testing.T) {
 		t.Errorf("a fourth datagram arrived after the client gave up: %q", extra.data)
 	case <-time.After(50 * time.Millisecond):
 	}
+}
+
+// ---- the server: it never answers a reply ----
+
+func TestServerNeverEchoesADatagramFromItsOwnAddress(t *testing.T) {
+	canForge(t)
+	srv := startServer(t, "-addr", "127.0.0.1:0", "-dup")
+	// One request forged with the server's own address as its source.
+	// Echoing it would send two copies to itself, each echoed twice...
+	sendFromServersSocket(t, srv.addr, []byte("1 hello"), srv.addr)
+	// A real client queues behind it: once answered, the forged one has
+	// been read.
+	assert.Equal(t, "re 2 probe", srv.exchange(t, "2 probe"))
+	srv.during(t, loopWindow)
+	log := srv.stopAndLog(t)
+	assert.Equal(t, 1, strings.Count(log, "\nechoed "), "only the real client is answered:\n%s", log)
+	assert.Contains(t, log, `ignored "1 hello" from `+srv.addr+": it comes from this server's own address\n")
+}
+
+func TestTwoServersForgedAtEachOtherEchoOnceNotForever(t *testing.T) {
+	canForge(t)
+	a := startServer(t, "-addr", "127.0.0.1:0", "-dup")
+	b := startServer(t, "-addr", "127.0.0.1:0", "-dup")
+	// A request forged from a to b: b echoes it to a twice, and a must
+	// not echo the echoes, or with -dup the traffic doubles each round.
+	sendFromServersSocket(t, a.addr, []byte("1 hello"), b.addr)
+	b.exchange(t, "2 probe")
+	a.exchange(t, "2 probe")
+	a.during(t, loopWindow)
+	logA, logB := a.stopAndLog(t), b.stopAndLog(t)
+	assert.Equal(t, 2, strings.Count(logB, "\nechoed "), "b echoes the forged request and its client:\n%s", logB)
+	assert.Equal(t, 1, strings.Count(logA, "\nechoed "), "a echoes only its client:\n%s", logA)
+	assert.Equal(t, 2, strings.Count(logA, `ignored "re 1 hello" from `+b.addr+": not a request\n"))
+}
+
+func TestDatagramFromAPrivilegedPortIsNotEchoed(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0")
+	// Services such as echo live below 1024 and answer whatever
+	// arrives; this socket plays one.
+	service := privilegedSocket(t)
+	to, err := net.ResolveUDPAddr("udp", srv.addr)
+	require.NoError(t, err)
+	_, err = service.WriteTo([]byte("1 hello"), to)
+	require.NoError(t, err)
+	require.NoError(t, service.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	_, _, err = service.ReadFrom(make([]byte, maxDatagram))
+	assert.True(t, isTimeout(err), "want no echo, got %v", err)
+	assert.Contains(t, srv.out.next(t), ", below 1024")
+}
+
+func TestServerLogsAtMost32BytesOfADatagram(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0")
+	long := "1 " + strings.Repeat("\xff", 9000)
+	reply := srv.exchange(t, long)
+	assert.True(t, reply == "re "+long, "the echo is whole: got %d bytes", len(reply))
+	// 30 bytes of \xff after "1 ", quoted: 120 characters, not 36,000.
+	want := `echoed "1 ` + strings.Repeat(`\xff`, 30) + `"… (9002 bytes) to ` + srv.dialed
+	line := srv.out.next(t)
+	assert.True(t, line == want, "want %s\n got %.300s", want, line)
 }
 
 // The README shows a session with the program's own lossy server; this
@@ -248,7 +309,8 @@ type peer struct {
 // reply any number of times, including none.
 type behaviour func(datagram []byte, reply func(string))
 
-func echo(d []byte, reply func(string)) { reply(string(d)) }
+// echo answers as the program's server does: "re ", then the request.
+func echo(d []byte, reply func(string)) { reply(replyPrefix + string(d)) }
 
 // dropFirst ignores the first n datagrams, then behaves like b.
 func dropFirst(n int, b behaviour) behaviour {
@@ -350,20 +412,117 @@ func linesStarting(s, prefix string) []string {
 	return out
 }
 
-// lines is an io.Writer that hands each complete line to a channel, so
-// a test can wait for the next line instead of sleeping.
-type lines struct {
-	mu   sync.Mutex
-	all  strings.Builder
-	part string
-	ch   chan string
+// ---- the program's server ----
+
+type server struct {
+	addr   string
+	out    *lines
+	stop   context.CancelFunc
+	done   chan error
+	conn   net.Conn // a client of this server, for exchange
+	dialed string   // its address, as the server sees it
 }
 
-func newLines() *lines { return &lines{ch: make(chan string, 100)} }
+// startServer runs the program's server with args and waits for the
+// address it listens on.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &server{out: newLines(), stop: cancel, done: make(chan error, 1)}
+	go func() { srv.done <- run(ctx, args, nil, srv.out, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-srv.done:
+		case <-time.After(wait):
+			t.Error("server did not stop after cancel")
+		}
+	})
+	addr, ok := strings.CutPrefix(srv.out.next(t), "listening on ")
+	require.True(t, ok)
+	srv.addr = addr
+	conn, err := net.Dial("udp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	srv.conn, srv.dialed = conn, conn.LocalAddr().String()
+	return srv
+}
+
+// exchange sends one datagram and returns the first reply.
+func (s *server) exchange(t *testing.T, request string) string {
+	t.Helper()
+	_, err := s.conn.Write([]byte(request))
+	require.NoError(t, err)
+	require.NoError(t, s.conn.SetReadDeadline(time.Now().Add(wait)))
+	buf := make([]byte, maxDatagram)
+	n, err := s.conn.Read(buf)
+	require.NoError(t, err)
+	return string(buf[:n])
+}
+
+// stopAndLog stops the server and returns all it printed.
+func (s *server) stopAndLog(t *testing.T) string {
+	t.Helper()
+	s.stop()
+	select {
+	case err := <-s.done:
+		require.NoError(t, err)
+		s.done <- err
+	case <-time.After(wait):
+		t.Fatal("the server did not stop")
+	}
+	return s.out.String()
+}
+
+// loopWindow is how long the loop tests let a loop run before counting:
+// a looping server echoes thousands of times in it.
+const loopWindow = 100 * time.Millisecond
+
+// during lets d pass, failing the test if the server stops meanwhile.
+func (s *server) during(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		s.done <- err
+		t.Fatalf("the server stopped: %v", err)
+	case <-time.After(d):
+	}
+}
+
+// privilegedSocket binds a UDP socket on loopback to a port below 1024,
+// or skips the test where this user may not.
+func privilegedSocket(t *testing.T) net.PacketConn {
+	t.Helper()
+	var last error
+	for port := 1023; port >= 1000; port-- {
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			t.Cleanup(func() { conn.Close() })
+			return conn
+		}
+		last = err
+	}
+	t.Skipf("cannot bind a port below 1024 here (needs root, or CAP_NET_BIND_SERVICE): %v", last)
+	return nil
+}
+
+// lines records what the program prints, line by line, so a test can
+// wait for the next line instead of sleeping. Write never blocks and
+// never drops a line: it appends under the mutex, then wakes a waiter
+// through a channel of one slot without waiting on it.
+type lines struct {
+	mu     sync.Mutex
+	all    strings.Builder
+	part   string
+	done   []string // the complete lines so far
+	read   int      // how many of them next has returned
+	notify chan struct{}
+}
+
+func newLines() *lines { return &lines{notify: make(chan struct{}, 1)} }
 
 func (l *lines) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.all.Write(p)
 	l.part += string(p)
 	for {
@@ -371,8 +530,13 @@ func (l *lines) Write(p []byte) (int, error) {
 		if !ok {
 			break
 		}
-		l.ch <- line
+		l.done = append(l.done, line)
 		l.part = rest
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default: // a wake-up is already pending
 	}
 	return len(p), nil
 }
@@ -383,14 +547,26 @@ func (l *lines) String() string {
 	return l.all.String()
 }
 
+// next returns the next line not returned yet, waiting up to wait.
 func (l *lines) next(t *testing.T) string {
 	t.Helper()
-	select {
-	case line := <-l.ch:
-		return line
-	case <-time.After(wait):
-		t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
-		return ""
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		l.mu.Lock()
+		if l.read < len(l.done) {
+			line := l.done[l.read]
+			l.read++
+			l.mu.Unlock()
+			return line
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.notify:
+		case <-timer.C:
+			t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
+			return ""
+		}
 	}
 }
 

@@ -12,12 +12,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -102,6 +104,58 @@ func askAddress(ctx context.Context, addr string, timeout time.Duration, stdout 
 	}
 	fmt.Fprintf(stdout, "the server sees me as %s", buf[:n])
 	return nil
+}
+
+// ---- what is never answered ----
+
+// ignore says why the datagram data from `from` must not be answered,
+// or "" when it is a question to answer. UDP's source address is not
+// checked, so anybody can forge it. A server that answered everything
+// would answer a datagram forged from its own address with a datagram
+// to itself, and answer that, forever; two servers forged at each
+// other would do the same. So a datagram that could be an answer, from
+// this service or another, is never taken for a question.
+func ignore(data []byte, from, self net.Addr) string {
+	src, ok := from.(*net.UDPAddr)
+	if !ok {
+		return "not a UDP address"
+	}
+	switch {
+	case isOwnAddress(src.AddrPort(), self.(*net.UDPAddr).AddrPort()):
+		return "it comes from this server's own address"
+	case src.Port < 1024:
+		// Below 1024 live services such as echo (7) and chargen (19)
+		// that answer whatever arrives.
+		return fmt.Sprintf("it comes from port %d, below 1024", src.Port)
+	case bytes.IndexByte(data, ':') >= 0:
+		// Every answer holds a colon, between address and port: a
+		// datagram with one could be an answer, so it is no question.
+		return "it holds a colon, as every answer does"
+	}
+	return ""
+}
+
+// isOwnAddress reports whether from is the server's own socket: its
+// port, and its IP address or, for a server bound to every address
+// (0.0.0.0 or ::), loopback or any address of this machine.
+func isOwnAddress(from, self netip.AddrPort) bool {
+	if from.Port() != self.Port() {
+		return false
+	}
+	ip, own := from.Addr().Unmap().WithZone(""), self.Addr().Unmap().WithZone("")
+	if ip == own || (own.IsUnspecified() && ip.IsLoopback()) {
+		return true
+	}
+	if !own.IsUnspecified() {
+		return false
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap().WithZone("") == ip {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- errors ----

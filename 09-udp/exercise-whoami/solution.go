@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// serve answers every datagram that reaches addr with the address it
+// serve answers every question that reaches addr with the address it
 // came from, until ctx is done.
 //
 // ReadFrom says who sent each datagram: the IP address and the port
@@ -29,12 +29,18 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 
 	buf := make([]byte, 64*1024)
 	for {
-		_, from, err := conn.ReadFrom(buf)
+		n, from, err := conn.ReadFrom(buf)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
+		}
+		// A datagram that could be an answer is never answered, or two
+		// servers could answer each other forever (see ignore).
+		if why := ignore(buf[:n], from, conn.LocalAddr()); why != "" {
+			fmt.Fprintf(stdout, "ignored %s: %s\n", from, why)
+			continue
 		}
 		// from.String() is "127.0.0.1:52814", or "[::1]:52814" for
 		// IPv6, where the brackets keep the port apart from the colons.

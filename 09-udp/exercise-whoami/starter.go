@@ -9,7 +9,7 @@ import (
 	"net"
 )
 
-// serve answers every datagram that reaches addr with the address it
+// serve answers every question that reaches addr with the address it
 // came from, until ctx is done. See README.md for the task.
 //
 // As it stands it receives datagrams and answers none of them.
@@ -25,12 +25,18 @@ func serve(ctx context.Context, addr string, stdout io.Writer) error {
 
 	buf := make([]byte, 64*1024)
 	for {
-		_, from, err := conn.ReadFrom(buf)
+		n, from, err := conn.ReadFrom(buf)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
+		}
+		// A datagram that could be an answer is never answered, or two
+		// servers could answer each other forever (see ignore).
+		if why := ignore(buf[:n], from, conn.LocalAddr()); why != "" {
+			fmt.Fprintf(stdout, "ignored %s: %s\n", from, why)
+			continue
 		}
 		// TODO: send one datagram back to from: its address as text
 		// (from.String()) and a newline, such as "127.0.0.1:52814\n".

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -44,12 +45,66 @@ func TestEachSocketIsToldItsOwnPort(t *testing.T) {
 	assert.Equal(t, a.LocalAddr().String()+"\n", exchange(t, a, []byte("a")))
 }
 
-func TestEveryDatagramIsAnsweredWhateverItContains(t *testing.T) {
+func TestEveryDatagramWithoutAColonIsAnswered(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0")
 	conn := dialUDP(t, srv.addr)
 	for _, request := range [][]byte{nil, []byte("who am I?\n"), bytes.Repeat([]byte{0xff}, 1000)} {
 		assert.Equal(t, conn.LocalAddr().String()+"\n", exchange(t, conn, request))
 	}
+}
+
+func TestAnswerIsNeverTakenForAQuestion(t *testing.T) {
+	srv := startServer(t, "127.0.0.1:0")
+	conn := dialUDP(t, srv.addr)
+	// Every answer holds a colon, so a datagram with one is never
+	// answered: two servers could otherwise answer each other forever.
+	_, err := conn.Write([]byte(conn.LocalAddr().String() + "\n"))
+	require.NoError(t, err)
+	noReply(t, conn)
+	assert.Equal(t, "ignored "+conn.LocalAddr().String()+": it holds a colon, as every answer does", srv.out.next(t))
+}
+
+func TestServerNeverAnswersADatagramFromItsOwnAddress(t *testing.T) {
+	canForge(t)
+	srv := startServer(t, "127.0.0.1:0")
+	// One datagram forged with the server's own address as its source:
+	// answering it would send the answer to itself, and so on.
+	sendFromServersSocket(t, srv.addr, nil, srv.addr)
+	// A real client queues behind it: once answered, the forged one has
+	// been read.
+	conn := dialUDP(t, srv.addr)
+	exchange(t, conn, nil)
+	srv.during(t, loopWindow)
+	assert.Equal(t, 1, srv.told(t), "only the real client is answered")
+	assert.Contains(t, srv.out.String(), ": it comes from this server's own address\n")
+}
+
+func TestTwoServersForgedAtEachOtherAnswerOnceNotForever(t *testing.T) {
+	canForge(t)
+	a, b := startServer(t, "127.0.0.1:0"), startServer(t, "127.0.0.1:0")
+	// A question forged from a to b: b answers a, and a must not
+	// answer b's answer.
+	sendFromServersSocket(t, a.addr, nil, b.addr)
+	exchange(t, dialUDP(t, b.addr), nil)
+	exchange(t, dialUDP(t, a.addr), nil)
+	a.during(t, loopWindow)
+	assert.Equal(t, 2, b.told(t), "b answers the forged question and its real client")
+	assert.Equal(t, 1, a.told(t), "a answers only its real client")
+}
+
+func TestDatagramFromAPrivilegedPortIsNotAnswered(t *testing.T) {
+	srv := startServer(t, "127.0.0.1:0")
+	// Services such as echo live below 1024 and answer whatever
+	// arrives; this socket plays one.
+	service := privilegedSocket(t)
+	to, err := net.ResolveUDPAddr("udp", srv.addr)
+	require.NoError(t, err)
+	_, err = service.WriteTo(nil, to)
+	require.NoError(t, err)
+	require.NoError(t, service.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	_, _, err = service.ReadFrom(make([]byte, maxDatagram))
+	assert.True(t, isTimeout(err), "want no answer, got %v", err)
+	assert.Contains(t, srv.out.next(t), "below 1024")
 }
 
 func TestIPv6SenderSeesItsAddressInBrackets(t *testing.T) {
@@ -169,20 +224,23 @@ func exchange(t *testing.T, conn net.Conn, request []byte) string {
 	return string(buf[:n])
 }
 
-// lines is an io.Writer that hands each complete line to a channel, so
-// a test can wait for the next line instead of sleeping.
+// lines records what the program prints, line by line, so a test can
+// wait for the next line instead of sleeping. Write never blocks and
+// never drops a line: it appends under the mutex, then wakes a waiter
+// through a channel of one slot without waiting on it.
 type lines struct {
-	mu   sync.Mutex
-	all  strings.Builder
-	part string
-	ch   chan string
+	mu     sync.Mutex
+	all    strings.Builder
+	part   string
+	done   []string // the complete lines so far
+	read   int      // how many of them next has returned
+	notify chan struct{}
 }
 
-func newLines() *lines { return &lines{ch: make(chan string, 100)} }
+func newLines() *lines { return &lines{notify: make(chan struct{}, 1)} }
 
 func (l *lines) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.all.Write(p)
 	l.part += string(p)
 	for {
@@ -190,8 +248,13 @@ func (l *lines) Write(p []byte) (int, error) {
 		if !ok {
 			break
 		}
-		l.ch <- line
+		l.done = append(l.done, line)
 		l.part = rest
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default: // a wake-up is already pending
 	}
 	return len(p), nil
 }
@@ -202,15 +265,82 @@ func (l *lines) String() string {
 	return l.all.String()
 }
 
+// next returns the next line not returned yet, waiting up to wait.
 func (l *lines) next(t *testing.T) string {
 	t.Helper()
-	select {
-	case line := <-l.ch:
-		return line
-	case <-time.After(wait):
-		t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
-		return ""
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		l.mu.Lock()
+		if l.read < len(l.done) {
+			line := l.done[l.read]
+			l.read++
+			l.mu.Unlock()
+			return line
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.notify:
+		case <-timer.C:
+			t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
+			return ""
+		}
 	}
+}
+
+// told stops the server and counts the answers it logged.
+func (s *server) told(t *testing.T) int {
+	t.Helper()
+	s.stop()
+	select {
+	case err := <-s.done:
+		require.NoError(t, err)
+		s.done <- err
+	case <-time.After(wait):
+		t.Fatal("the server did not stop")
+	}
+	return strings.Count(s.out.String(), "\ntold ")
+}
+
+// loopWindow is how long the loop tests let a loop run before counting:
+// a looping server answers thousands of times in it.
+const loopWindow = 100 * time.Millisecond
+
+// during lets d pass, failing the test if the server stops meanwhile.
+func (s *server) during(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		s.done <- err
+		t.Fatalf("the server stopped: %v", err)
+	case <-time.After(d):
+	}
+}
+
+// noReply checks that nothing arrives on conn for 50ms; an answer from
+// a server in this process would come back far sooner.
+func noReply(t *testing.T, conn net.Conn) {
+	t.Helper()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	n, err := conn.Read(make([]byte, maxDatagram))
+	assert.True(t, isTimeout(err), "want no answer, got %d bytes (err %v)", n, err)
+}
+
+// privilegedSocket binds a UDP socket on loopback to a port below 1024,
+// or skips the test where this user may not.
+func privilegedSocket(t *testing.T) net.PacketConn {
+	t.Helper()
+	var last error
+	for port := 1023; port >= 1000; port-- {
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			t.Cleanup(func() { conn.Close() })
+			return conn
+		}
+		last = err
+	}
+	t.Skipf("cannot bind a port below 1024 here (needs root, or CAP_NET_BIND_SERVICE): %v", last)
+	return nil
 }
 
 var ports = regexp.MustCompile(`(127\.0\.0\.1|\[::1\]):\d+`)

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// logQueueLines is how many log lines wait for a slow reader before
+// new ones are dropped.
+const logQueueLines = 1024
+
+// logQueue is the server's log: a writer that never makes the server
+// wait. When stdout is a pipe nobody reads (a paused `| less`, a stuck
+// log shipper), a plain write blocks once the pipe's buffer is full,
+// and a server that logs each datagram would stop answering. Here
+// Write only copies the line into a queue and returns; one goroutine
+// writes the queue to the real output. When the queue is full the line
+// is dropped and counted, and the count is reported as soon as the
+// output moves again.
+//
+// Each Write is one line: the server writes every line with one call.
+type logQueue struct {
+	out     io.Writer
+	lines   chan []byte
+	dropped atomic.Int64
+	stop    chan struct{}
+	once    sync.Once
+	done    chan struct{}
+}
+
+// newLogQueue starts the goroutine that writes to out, through a queue
+// of size lines.
+func newLogQueue(out io.Writer, size int) *logQueue {
+	q := &logQueue{
+		out:   out,
+		lines: make(chan []byte, size),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go q.run()
+	return q
+}
+
+// Write queues a copy of p and returns at once, never an error: a log
+// that cannot keep up costs lines, not service.
+func (q *logQueue) Write(p []byte) (int, error) {
+	line := append([]byte(nil), p...)
+	select {
+	case q.lines <- line:
+	default:
+		q.dropped.Add(1)
+	}
+	return len(p), nil
+}
+
+// run writes the queued lines until Close, then what is left.
+func (q *logQueue) run() {
+	defer close(q.done)
+	for {
+		select {
+		case line := <-q.lines:
+			q.write(line)
+		case <-q.stop:
+			for {
+				select {
+				case line := <-q.lines:
+					q.write(line)
+				default:
+					q.reportDrops()
+					return
+				}
+			}
+		}
+	}
+}
+
+// write writes one line; once it has gone through, the output moves
+// again, so it is the moment to say what was dropped meanwhile.
+func (q *logQueue) write(line []byte) {
+	q.out.Write(line)
+	q.reportDrops()
+}
+
+func (q *logQueue) reportDrops() {
+	if n := q.dropped.Swap(0); n > 0 {
+		fmt.Fprintf(q.out, "log: %d lines dropped while the log was not being read\n", n)
+	}
+}
+
+// Close writes what is queued and returns when it is written, or after
+// limit, whichever comes first: a reader that never comes back must not
+// keep the program from exiting. It reports whether everything was
+// written.
+func (q *logQueue) Close(limit time.Duration) bool {
+	q.once.Do(func() { close(q.stop) })
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-q.done:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
