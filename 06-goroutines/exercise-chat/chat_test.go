@@ -129,8 +129,8 @@ func TestTooLongLineClosesItsSenderWithAReason(t *testing.T) {
 
 func TestClientThatNeverReadsIsDroppedAndDoesNotStallTheRoom(t *testing.T) {
 	// Long lines fill the silent client's kernel buffers (several MB on
-	// loopback) in a few hundred lines; then its outbox of 4 lines.
-	srv := startServer(t, "-max-line", "65536", "-outbox", "4")
+	// loopback) in a few hundred lines; then its outbox of 256 KiB.
+	srv := startServer(t, "-max-line", "65536", "-outbox", "262144")
 	a := join(t, srv.addr)
 	b := join(t, srv.addr)
 	deaf := join(t, srv.addr) // never reads another byte

@@ -23,23 +23,18 @@ func (r *room) broadcast(stop <-chan struct{}) {
 	// writes what is still queued, then ends.
 	drop := func(c *client) {
 		delete(members, c)
-		close(c.outbox)
+		c.outbox.close()
 	}
 
 	// announce queues line for every member except skip. It never
-	// waits: a member whose outbox is full is too slow for the room. It
-	// is dropped, its connection closed at once (it would never read
-	// what is queued anyway), and the others are told.
+	// waits: put refuses the line of a member that is too slow for the
+	// room. That member is dropped, its connection closed at once (it
+	// would never read what is queued anyway), and the others are told.
 	var announce func(line string, skip *client)
 	announce = func(line string, skip *client) {
 		var slow []*client
 		for c := range members {
-			if c == skip {
-				continue
-			}
-			select {
-			case c.outbox <- line:
-			default:
+			if c != skip && !c.outbox.put(line) {
 				slow = append(slow, c)
 			}
 		}
@@ -57,8 +52,8 @@ func (r *room) broadcast(stop <-chan struct{}) {
 		select {
 		case c := <-r.joins:
 			members[c] = true
-			// The outbox is new and empty, so this never waits.
-			c.outbox <- "* welcome, you are " + c.addr + "\n"
+			// The outbox is new and empty, so this always fits.
+			c.outbox.put("* welcome, you are " + c.addr + "\n")
 			announce("* "+c.addr+" joined\n", c)
 
 		case m := <-r.messages:
@@ -74,11 +69,9 @@ func (r *room) broadcast(stop <-chan struct{}) {
 				continue // already dropped
 			}
 			if d.farewell != "" {
-				// The last line for the leaver, if there is room.
-				select {
-				case d.who.outbox <- d.farewell:
-				default:
-				}
+				// The last line for the leaver, if it is not too slow
+				// to take it.
+				d.who.outbox.put(d.farewell)
 			}
 			drop(d.who)
 			announce("* "+d.who.addr+" left\n", nil)

@@ -6,8 +6,8 @@
 //
 // They fail until the room does what README.md asks. As given, the room
 // runs and announces arrivals, but every line goes back to everyone,
-// its sender included, nobody hears of departures, and one client that
-// does not read can stall everybody.
+// its sender included, nobody hears of departures, and a client that
+// does not read stays in the room for ever, hearing nothing.
 package main
 
 import (
@@ -25,33 +25,32 @@ func (r *room) broadcast(stop <-chan struct{}) {
 		select {
 		case c := <-r.joins:
 			members[c] = true
-			// The outbox is new and empty, so this never waits.
-			c.outbox <- "* welcome, you are " + c.addr + "\n"
-			// Every other member hears of the newcomer. (This waits if
-			// one of them is slow: see the TODOs below.)
+			// The outbox is new and empty, so this always fits.
+			c.outbox.put("* welcome, you are " + c.addr + "\n")
+			// Every other member hears of the newcomer. (put never
+			// waits, but it may refuse: see the TODOs below.)
 			for other := range members {
 				if other != c {
-					other.outbox <- "* " + c.addr + " joined\n"
+					other.outbox.put("* " + c.addr + " joined\n")
 				}
 			}
 
 		case m := <-r.messages:
 			// TODO: send the line to every member EXCEPT its sender.
-			// TODO: never wait for a member: send with select and a
-			// default case. A member whose outbox is full is too slow:
-			// remove it, close its outbox and its connection, and tell
-			// the others "* ADDR left (too slow)".
+			// TODO: put returns false for a member that is too slow
+			// (it never waits to say so): remove that member, close
+			// its outbox and its connection, and tell the others
+			// "* ADDR left (too slow)".
 			// TODO: ignore a message from a client no longer a member.
 			for c := range members {
-				c.outbox <- "[" + m.from.addr + "] " + m.text + "\n"
+				c.outbox.put("[" + m.from.addr + "] " + m.text + "\n")
 			}
 
 		case d := <-r.leaves:
 			// TODO: ignore a departure of a client no longer a member.
-			// TODO: queue d.farewell for the leaver, if it is not "" and
-			// there is room in its outbox.
+			// TODO: queue d.farewell for the leaver, if it is not "".
 			delete(members, d.who)
-			close(d.who.outbox)
+			d.who.outbox.close()
 			// TODO: tell the remaining members "* ADDR left".
 
 		case <-stop:

@@ -22,6 +22,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags.SetOutput(stderr)
 	addr := flags.String("addr", "127.0.0.1:9006", "`host:port` to listen on (port 0 picks a free port)")
 	grace := flags.Duration("grace", 5*time.Second, "on shutdown, how long to let jobs finish before cutting every client off")
+	maxConns := flags.Int("max-conns", 1000, "how many clients are served at once; more wait in the backlog")
+	maxPerIP := flags.Int("max-conns-per-ip", 100, "how many of those may come from one IP address; more are told so and closed (0: no limit)")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -75,6 +78,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "unexpected argument %q\n", flags.Arg(0))
 	case *grace < 0:
 		fmt.Fprintln(stderr, "-grace must not be negative")
+	case *maxConns < 1:
+		fmt.Fprintln(stderr, "-max-conns must be at least 1")
+	case *maxPerIP < 0:
+		fmt.Fprintln(stderr, "-max-conns-per-ip must not be negative")
 	default:
 		hard, cancelJobs := context.WithCancel(context.Background())
 		defer cancelJobs()
@@ -83,6 +90,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			grace:      *grace,
 			jobs:       hard,
 			cancelJobs: cancelJobs,
+			maxConns:   *maxConns,
+			perIP:      &addrCounts{limit: *maxPerIP, n: make(map[netip.Addr]int)},
 			conns:      make(map[*net.TCPConn]struct{}),
 		}
 		return s.serve(ctx, *addr)
@@ -103,35 +112,141 @@ type server struct {
 	jobs       context.Context
 	cancelJobs context.CancelFunc
 
+	// At most maxConns clients are served at once, and at most
+	// perIP.limit of them from one IP address.
+	maxConns int
+	perIP    *addrCounts
+
 	// conns is every open connection, so that cutOff can reach them.
 	mu    sync.Mutex
 	conns map[*net.TCPConn]struct{}
 }
 
+// tcpAcceptor is what the accept loop needs from a listener.
+// *net.TCPListener has it; so can a test's stand-in that fails on purpose.
+type tcpAcceptor interface {
+	AcceptTCP() (*net.TCPConn, error)
+}
+
 // acceptLoop starts one goroutine per client, counted in s.handlers. It
-// returns when the listener is closed.
-func (s *server) acceptLoop(ctx context.Context, ln *net.TCPListener) {
+// returns when the listener is closed. At most s.maxConns clients are
+// served at once: the rest wait in the kernel's backlog. At most
+// s.perIP.limit come from one IP address: the rest are told so and
+// closed.
+func (s *server) acceptLoop(ctx context.Context, ln tcpAcceptor) {
+	// slots is a semaphore, as in lesson 06: a slot is taken before
+	// Accept and given back when the client leaves.
+	slots := make(chan struct{}, s.maxConns)
+	failures := 0 // Accept errors in a row, for the back-off below
 	for {
-		conn, err := ln.AcceptTCP()
-		if errors.Is(err, net.ErrClosed) {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
 			return
 		}
+		conn, err := ln.AcceptTCP()
 		if err != nil {
-			// A failure about one connection, or a passing shortage of
-			// file descriptors: lesson 06 shows how to back off. Here a
-			// short pause keeps the loop from spinning.
-			s.log.Printf("accept failed: %v", err)
-			time.Sleep(50 * time.Millisecond)
+			<-slots
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A passing failure, above all "too many open files"
+			// (EMFILE). The client stays in the backlog, so an
+			// immediate retry fails again and the loop would spin:
+			// wait longer after each failure, up to a second, and log
+			// only the first of a streak, as lesson 06 does.
+			failures++
+			if failures == 1 {
+				s.log.Printf("accept failed, retrying with back-off: %s", explain(err))
+			}
+			pause := time.NewTimer(min(5*time.Millisecond<<min(failures-1, 8), time.Second))
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+				pause.Stop()
+			}
 			continue
+		}
+		if failures > 0 {
+			s.log.Printf("accepting again after %d failed attempts", failures)
+			failures = 0
 		}
 		s.track(conn, true)
 		s.handlers.Add(1)
+		if !s.perIP.add(conn) {
+			// Over the cap for its address: it takes no slot, and is
+			// told why in a goroutine of its own, so that a client that
+			// does not read cannot hold up the loop.
+			<-slots
+			s.log.Printf("client %s refused: %d connections from its address already", conn.RemoteAddr(), s.perIP.limit)
+			go func() {
+				defer s.handlers.Done()
+				defer s.track(conn, false)
+				refuse(conn, s.perIP.limit)
+			}()
+			continue
+		}
 		go func() {
 			defer s.handlers.Done()
+			defer func() { <-slots }()
+			defer s.perIP.remove(conn)
 			defer s.track(conn, false)
 			s.handle(ctx, conn)
 		}()
 	}
+}
+
+// addrCounts counts the open connections from each IP address, for
+// -max-conns-per-ip, so that one address cannot take every slot.
+type addrCounts struct {
+	limit int // 0: no limit
+	mu    sync.Mutex
+	n     map[netip.Addr]int
+}
+
+// add counts conn in, unless its address has limit connections already.
+func (a *addrCounts) add(conn *net.TCPConn) bool {
+	if a.limit == 0 {
+		return true
+	}
+	ip := ipOf(conn)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[ip] >= a.limit {
+		return false
+	}
+	a.n[ip]++
+	return true
+}
+
+// remove counts conn out.
+func (a *addrCounts) remove(conn *net.TCPConn) {
+	if a.limit == 0 {
+		return
+	}
+	ip := ipOf(conn)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[ip]--; a.n[ip] <= 0 {
+		delete(a.n, ip)
+	}
+}
+
+// ipOf is the IP address conn comes from; an IPv4 client of an IPv6
+// listener counts as its IPv4 address.
+func ipOf(conn *net.TCPConn) netip.Addr {
+	if tcp, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		return tcp.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// refuse tells a client over the per-address cap why, with a short
+// write deadline, and closes with FIN.
+func refuse(conn *net.TCPConn, limit int) {
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(conn, "bye: too many connections from your address (limit %d), closing\n", limit)
+	closeGracefully(conn)
 }
 
 // track adds conn to, or removes it from, the set of open connections.
@@ -198,6 +313,7 @@ const (
 	wsaEADDRINUSE    = syscall.Errno(10048)
 	wsaEADDRNOTAVAIL = syscall.Errno(10049)
 	wsaEACCES        = syscall.Errno(10013)
+	wsaEMFILE        = syscall.Errno(10024)
 )
 
 // explain turns an error into the one line a learner sees, pointing to
@@ -210,6 +326,8 @@ func explain(err error) string {
 		return fmt.Sprintf("%v: that IP address is not one of this machine's (see docs/errors.md#eaddrnotavail)", err)
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, wsaEACCES):
 		return fmt.Sprintf("%v: ports below 1024 need special permission; use a higher port (see docs/errors.md#eacces)", err)
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, wsaEMFILE):
+		return fmt.Sprintf("%v: out of file descriptors; it recovers when some are closed, or raise the limit with ulimit -n (see docs/errors.md#emfile)", err)
 	}
 	return err.Error()
 }

@@ -75,6 +75,10 @@ func (s *server) handle(ctx context.Context, conn *net.TCPConn) {
 	// lesson 06 answers each chunk.
 	in := bufio.NewReaderSize(conn, 4096)
 	reply := make([]byte, 0, len("OK...")+4096)
+	// midLine is true while the pieces of a line longer than the buffer
+	// arrive: such a piece is never a whole line, so never a command,
+	// even when it reads "stats\n".
+	midLine := false
 	for {
 		conn.SetReadDeadline(time.Now().Add(s.idle))
 		if ctx.Err() != nil {
@@ -82,10 +86,12 @@ func (s *server) handle(ctx context.Context, conn *net.TCPConn) {
 			return
 		}
 		line, err := in.ReadSlice('\n')
+		startsLine := !midLine
+		midLine = errors.Is(err, bufio.ErrBufferFull)
 		s.count.bytesIn.Add(int64(len(line)))
 		if len(line) > 0 {
 			var answer []byte
-			if isStats(line) {
+			if startsLine && isStats(line) {
 				answer = []byte(s.report())
 			} else {
 				answer = append(append(reply[:0], "OK..."...), line...)

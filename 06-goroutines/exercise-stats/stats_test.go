@@ -37,6 +37,19 @@ func TestEveryOtherLineIsStillAnsweredWithOK(t *testing.T) {
 	}
 }
 
+func TestTheEndOfALineOverTheLimitIsNeverTheStatsCommand(t *testing.T) {
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	// 4,096 bytes fill the server's buffer: the rest of the line,
+	// "stats", comes in a piece of its own. It is the end of a long
+	// line, not a line, and comes back as any piece does.
+	for _, line := range []string{strings.Repeat("x", 4096) + "stats", strings.Repeat("y", 4096) + "stats\r"} {
+		c.echo(t, line)
+	}
+	c.echo(t, strings.Repeat("z", 3*4096)+"stats")
+	c.expectSilence(t)
+}
+
 func TestStatsAnswersOneNameValuePerLineThenEND(t *testing.T) {
 	srv := startServer(t)
 	c := connect(t, srv.addr)
