@@ -26,7 +26,17 @@ type loop struct {
 	buf   []byte   // the one read buffer every client shares
 	pfds  []unix.PollFd
 	order []*conn // order[i] is the client behind pfds[i+2]
+
+	// After accept fails for want of descriptors, the loop stops
+	// watching the listener until retryAt, and waits longer (backoff)
+	// after each failure in a row.
+	retryAt time.Time
+	backoff time.Duration
 }
+
+// maxAcceptGap is the longest pause between two accept attempts while
+// descriptors are short.
+const maxAcceptGap = time.Second
 
 // serve listens on cfg.addr and runs the loop until ctx is done.
 func serve(ctx context.Context, cfg config, stdout io.Writer) error {
@@ -79,10 +89,23 @@ func (l *loop) run() error {
 		if next, ok := l.idle.next(); ok {
 			timeout = max(next.Sub(now), 0)
 		}
+		// Watch the listener, unless accept is pausing: then sleep no
+		// longer than the pause.
+		listen := int16(unix.POLLIN)
+		if !l.retryAt.IsZero() {
+			if pause := l.retryAt.Sub(now); pause > 0 {
+				listen = 0
+				if timeout < 0 || pause < timeout {
+					timeout = pause
+				}
+			} else {
+				l.retryAt = time.Time{}
+			}
+		}
 
 		l.pfds = append(l.pfds[:0],
 			unix.PollFd{Fd: int32(l.wake), Events: unix.POLLIN},
-			unix.PollFd{Fd: int32(l.lfd), Events: unix.POLLIN})
+			unix.PollFd{Fd: int32(l.lfd), Events: listen})
 		l.order = l.order[:0]
 		for _, c := range l.conns {
 			l.pfds = append(l.pfds, unix.PollFd{Fd: int32(c.fd), Events: interest(c)})
@@ -102,7 +125,7 @@ func (l *loop) run() error {
 			fmt.Fprintln(l.log, "stopped")
 			return nil
 		}
-		if l.pfds[1].Revents != 0 {
+		if listen != 0 && l.pfds[1].Revents != 0 {
 			if err := l.accept(); err != nil {
 				return err
 			}
@@ -249,20 +272,40 @@ func (l *loop) closeIfDone(c *conn) {
 	}
 }
 
+// acceptFunc is acceptConn. It is a variable only so that a test can
+// stand in for the kernel and make accept fail as loopback never does.
+var acceptFunc = acceptConn
+
 // accept takes every connection waiting in the backlog and greets it.
+// Only a broken listener stops the server.
 func (l *loop) accept() error {
 	for {
-		fd, sa, err := acceptConn(l.lfd)
+		fd, sa, err := acceptFunc(l.lfd)
 		switch {
 		case err == nil:
 		case err == unix.EAGAIN:
 			return nil // the backlog is empty
 		case err == unix.EINTR || err == unix.ECONNABORTED:
 			continue // a signal, or a client that gave up while queued
+		case err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM:
+			// Out of descriptors (or memory). The listener stays
+			// readable, so retrying at once would spin: stop watching
+			// it and try again later, waiting longer each time, as
+			// the lesson does. The clients wait in the backlog.
+			if l.backoff == 0 {
+				l.backoff = 5 * time.Millisecond
+				fmt.Fprintf(l.log, "accept: %s; retrying with a growing pause of up to %v\n", explain(os.NewSyscallError("accept", err)), maxAcceptGap)
+			} else {
+				l.backoff = min(2*l.backoff, maxAcceptGap)
+			}
+			l.retryAt = time.Now().Add(l.backoff)
+			return nil
 		default:
-			// Out of descriptors, for one: the lesson retries later,
-			// this exercise simply stops.
 			return fmt.Errorf("accept: %w", err)
+		}
+		if l.backoff > 0 {
+			fmt.Fprintln(l.log, "accepting again")
+			l.backoff = 0
 		}
 		c := &conn{fd: fd, peer: sockaddrString(sa)}
 		l.conns[fd] = c
