@@ -158,16 +158,18 @@ func TestFileMakesARoundTripThroughLoopback(t *testing.T) {
 	}
 }
 
-func TestSameNameReplacesTheEarlierFile(t *testing.T) {
+func TestSameNameIsRefusedAndTheEarlierFileKept(t *testing.T) {
 	rx := startReceiver(t, 1024)
-	for _, content := range []string{"first version\n", "second\n"} {
-		reply := rx.send(t, transfer("notes.txt", []byte(content)), true)
-		require.Equal(t, "ok\n", reply)
-		rx.result(t)
-	}
+	require.Equal(t, "ok\n", rx.send(t, transfer("notes.txt", []byte("first version\n")), true))
+	rx.result(t)
+	// The second sender is told before it sends a byte of its file.
+	reply := rx.send(t, handMade("notes.txt", 7, sha256.Sum256([]byte("second\n"))), false)
+	assert.Equal(t, `error: file exists: "notes.txt" was received before; send it under another name`+"\n", reply)
+	assert.ErrorIs(t, rx.result(t).err, errExists)
 	saved, err := os.ReadFile(filepath.Join(rx.dir, "notes.txt"))
 	require.NoError(t, err)
-	assert.Equal(t, "second\n", string(saved))
+	assert.Equal(t, "first version\n", string(saved), "a file is never overwritten")
+	assert.Equal(t, []string{"notes.txt"}, rx.files(t))
 }
 
 func TestCorruptedPayloadIsRejectedAndNothingIsKept(t *testing.T) {
@@ -324,13 +326,20 @@ type result struct {
 // directory two levels below a fresh root: root/a/inbox.
 func startReceiver(t *testing.T, maxSize int64) *testReceiver {
 	t.Helper()
+	return startReceiverWithin(t, maxSize, 1<<30)
+}
+
+// startReceiverWithin is startReceiver with an inbox of maxTotal bytes.
+func startReceiverWithin(t *testing.T, maxSize, maxTotal int64) *testReceiver {
+	t.Helper()
 	root := t.TempDir()
 	dir := filepath.Join(root, "a", "inbox")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	ln, err := nettest.NewLocalListener("tcp")
 	require.NoError(t, err)
 	rx := &testReceiver{addr: ln.Addr().String(), dir: dir, root: root, results: make(chan result, 16)}
-	rc := &receiver{dir: dir, maxSize: maxSize}
+	rc, err := newReceiver(dir, maxSize, maxTotal)
+	require.NoError(t, err)
 
 	var handlers sync.WaitGroup
 	handlers.Add(1)

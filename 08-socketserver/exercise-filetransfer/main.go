@@ -23,14 +23,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
 )
 
 // main only wires the process: flags come from os.Args, Ctrl+C and
@@ -61,6 +65,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	addr := flags.String("addr", "127.0.0.1:9008", "`host:port` to listen on, or to send to with -send")
 	dir := flags.String("dir", "", "receiver: the `directory` to save files in (created if missing)")
 	maxSize := flags.Int64("max-size", 64<<20, "receiver: the largest file accepted, in `bytes`")
+	maxTotal := flags.Int64("max-total", 1<<30, "receiver: the most `bytes` the directory may hold; each file counts at least 4096")
+	maxConns := flags.Int("max-conns", 200, "receiver: how many senders are served at once; more wait in the backlog")
+	maxPerIP := flags.Int("max-conns-per-ip", 100, "receiver: how many of those may come from one IP address; more are told so and closed (0: no limit)")
 	send := flags.String("send", "", "send this `file` to the receiver at -addr")
 	as := flags.String("as", "", "with -send: the `name` to send instead of the file's own")
 	idle := flags.Duration("idle-timeout", 30*time.Second, "give up on a peer that sends or reads nothing for this long")
@@ -70,8 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return errUsage
 	}
-	if flags.NArg() > 0 || *maxSize < 0 || *idle <= 0 || (*send == "") == (*dir == "") {
-		fmt.Fprintln(stderr, "give -dir to receive or -send to send (not both), no arguments; -max-size must not be negative, -idle-timeout must be positive")
+	if flags.NArg() > 0 || *maxSize < 0 || *maxTotal < 0 || *idle <= 0 || *maxConns < 1 || *maxPerIP < 0 || (*send == "") == (*dir == "") {
+		fmt.Fprintln(stderr, "give -dir to receive or -send to send (not both), no arguments; -max-size, -max-total and -max-conns-per-ip must not be negative, -idle-timeout must be positive, -max-conns at least 1")
 		flags.Usage()
 		return errUsage
 	}
@@ -88,12 +95,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return fmt.Errorf("create the target directory: %w", err)
 	}
+	rc, err := newReceiver(*dir, *maxSize, *maxTotal)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
-	serve(ctx, ln, &receiver{dir: *dir, maxSize: *maxSize}, *idle, stdout)
+	limits := connLimits{max: *maxConns, perIP: &addrCounts{limit: *maxPerIP, n: make(map[netip.Addr]int)}}
+	if err := serve(ctx, ln, rc, *idle, limits, stdout); err != nil {
+		// The listener broke for good: exit non-zero, so that a
+		// supervisor that restarts failed services restarts this one.
+		return err
+	}
 	fmt.Fprintln(stdout, "stopped")
 	return nil
 }
@@ -137,47 +153,282 @@ func writeHeader(w io.Writer, h header) error {
 // error. The receiver's reasons are yours to return (starter.go).
 var errRefused = errors.New("refused by the receiver")
 
-// receiver saves the files it is sent in dir, none larger than maxSize.
+// receiver saves the files it is sent in dir, none larger than maxSize,
+// and never more than maxTotal bytes in all.
 type receiver struct {
-	dir     string
-	maxSize int64
+	dir      string
+	maxSize  int64
+	maxTotal int64
+
+	mu     sync.Mutex
+	used   int64           // bytes in dir, and set aside for transfers under way
+	taking map[string]bool // names being received right now
+}
+
+// Errors of the inbox itself, which claim and publish return.
+var (
+	errExists    = errors.New("file exists")
+	errInboxFull = errors.New("inbox full")
+)
+
+// minFileCost is what one file costs the inbox at least: a block on
+// disk. So a flood of empty files fills the inbox too.
+const minFileCost = 4096
+
+// newReceiver returns a receiver for dir, counting what dir holds
+// already. The count then follows what the receiver saves; files that
+// someone else adds or removes count from the next start.
+func newReceiver(dir string, maxSize, maxTotal int64) (*receiver, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read the target directory: %w", err)
+	}
+	rc := &receiver{dir: dir, maxSize: maxSize, maxTotal: maxTotal, taking: make(map[string]bool)}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil {
+			rc.used += max(info.Size(), minFileCost)
+		}
+	}
+	return rc, nil
+}
+
+// claim sets name and size bytes of the inbox aside for one transfer,
+// before any of its bytes arrive. It refuses a name that is taken (a
+// file exists, or another sender is sending that name right now) with
+// errExists, and a file that would fill the inbox past maxTotal with
+// errInboxFull. Call done once the transfer ends, kept saying whether
+// the file was saved: its bytes then stay counted.
+func (rc *receiver) claim(name string, size uint64) (done func(kept bool), err error) {
+	cost := max(int64(min(size, uint64(rc.maxTotal)+1)), minFileCost)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if _, err := os.Lstat(filepath.Join(rc.dir, name)); err == nil || rc.taking[name] {
+		return nil, fmt.Errorf("%w: %q was received before; send it under another name", errExists, name)
+	}
+	if rc.used+cost > rc.maxTotal {
+		return nil, fmt.Errorf("%w: %d more bytes would pass the limit of %d bytes", errInboxFull, size, rc.maxTotal)
+	}
+	rc.used += cost
+	rc.taking[name] = true
+	return func(kept bool) {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		delete(rc.taking, name)
+		if !kept {
+			rc.used -= cost
+		}
+	}, nil
+}
+
+// publish gives the finished temporary file at tmp its real name in
+// rc.dir. It never replaces a file: os.Link fails if the name exists,
+// where os.Rename would silently overwrite it. tmp stays; the caller
+// removes it.
+func (rc *receiver) publish(tmp, name string) error {
+	err := os.Link(tmp, filepath.Join(rc.dir, name))
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%w: %q was received before; send it under another name", errExists, name)
+	}
+	if err != nil {
+		return fmt.Errorf("save %q: %w", name, err)
+	}
+	return nil
+}
+
+// nameTrouble says why a name that stays inside the directory would
+// still hurt or fool whoever handles the file later, or returns nil:
+//
+//   - a character of Unicode category Cc (controls, C0 and C1 alike:
+//     U+0085, U+009B), Cf (invisible formatting, such as U+202E, which
+//     shows "\u202etxt.exe" as "exe.txt"), Zl or Zp (U+2028, U+2029:
+//     line breaks in many tools);
+//   - a leading "-" (read as an option: rm -x), a leading or trailing
+//     space, a trailing dot (Windows drops both, so two names meet);
+//   - a character that Windows forbids in names (< > : " | ? *) or that
+//     a shell expands even inside double quotes ($ and `).
+//
+// The rest of ASCII and of Unicode is allowed: "report (1).txt", "a;b"
+// and "naïve café.txt" are names, and quoting them is the reader's job.
+func nameTrouble(name string) error {
+	for _, r := range name {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return fmt.Errorf("character %U is invisible or a control", r)
+		}
+	}
+	switch {
+	case strings.HasPrefix(name, "-"):
+		return errors.New("it starts with -")
+	case strings.HasPrefix(name, " ") || strings.HasSuffix(name, " ") || strings.HasSuffix(name, "."):
+		return errors.New("it starts or ends with a space, or ends with a dot")
+	case strings.ContainsAny(name, "<>:\"|?*$`"):
+		return errors.New("it has a character Windows or a shell treats specially")
+	}
+	return nil
 }
 
 // ---- the receiving server ----
 
+// connLimits bounds the senders served at once: max in all, and
+// perIP.limit from one IP address.
+type connLimits struct {
+	max   int
+	perIP *addrCounts
+}
+
 // serve accepts senders until ctx ends, each in its own goroutine, then
-// closes their connections and waits for them.
-func serve(ctx context.Context, ln net.Listener, rc *receiver, idle time.Duration, log io.Writer) {
+// closes their connections and waits for them. It returns nil after ctx
+// ends, and an error only if the listener is closed under it.
+func serve(ctx context.Context, ln net.Listener, rc *receiver, idle time.Duration, limits connLimits, log io.Writer) error {
 	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stopAccept()
 	defer ln.Close()
 	var mu sync.Mutex // one log line at a time
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(log, format, args...)
+	}
 	var handlers sync.WaitGroup
 	defer handlers.Wait()
+	// slots is a semaphore, as in lesson 06: a slot is taken before
+	// Accept and given back when the sender leaves. With every slot
+	// taken, new senders wait in the kernel's backlog.
+	slots := make(chan struct{}, limits.max)
+	failures := 0 // Accept errors in a row, for the back-off below
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
 		conn, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() == nil {
-				fmt.Fprintf(log, "accept: %v\n", err)
+			<-slots
+			switch {
+			case ctx.Err() != nil:
+				return nil // Ctrl+C closed the listener
+			case errors.Is(err, net.ErrClosed):
+				return fmt.Errorf("accept: %w", err)
 			}
-			return
+			// Any other failure is passing: above all "too many open
+			// files" (EMFILE). The sender stays in the backlog, so an
+			// immediate retry fails again and the loop would spin:
+			// wait longer after each failure, up to a second, and log
+			// only the first of a streak. The lesson does the same.
+			failures++
+			if failures == 1 {
+				logf("accept failed, retrying with back-off: %s\n", explain(err))
+			}
+			pause := time.NewTimer(min(5*time.Millisecond<<min(failures-1, 8), time.Second))
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+				pause.Stop()
+			}
+			continue
+		}
+		if failures > 0 {
+			logf("accepting again after %d failed attempts\n", failures)
+			failures = 0
 		}
 		handlers.Add(1)
+		if !limits.perIP.add(conn) {
+			// Over the cap for its address: it takes no slot, and is
+			// told why in a goroutine of its own, so that a sender that
+			// does not read cannot hold up the loop.
+			<-slots
+			logf("refused %s: %d connections from its address already\n", conn.RemoteAddr(), limits.perIP.limit)
+			go func() {
+				defer handlers.Done()
+				conn.SetWriteDeadline(time.Now().Add(time.Second))
+				fmt.Fprintf(conn, "bye: too many connections from your address (limit %d), closing\n", limits.perIP.limit)
+				closeGracefully(conn)
+			}()
+			continue
+		}
 		go func() {
 			defer handlers.Done()
+			defer func() { <-slots }()
+			defer limits.perIP.remove(conn)
 			stopConn := context.AfterFunc(ctx, func() { conn.Close() })
 			defer stopConn()
 			h, err := rc.receive(&idleConn{Conn: conn, idle: idle})
-			mu.Lock()
+			// The name is the sender's: the log shows at most 32 of its
+			// bytes, so a log line never costs much more than it.
 			if err != nil {
-				fmt.Fprintf(log, "refused a file from %s: %v\n", conn.RemoteAddr(), err)
+				logf("refused a file from %s: %s\n", conn.RemoteAddr(), boundName(err.Error(), h.name))
 			} else {
-				fmt.Fprintf(log, "received %q from %s: %d bytes, sha256 ok\n", h.name, conn.RemoteAddr(), h.size)
+				logf("received %s from %s: %d bytes, sha256 ok\n", quoteBounded(h.name), conn.RemoteAddr(), h.size)
 			}
-			mu.Unlock()
 			closeGracefully(conn)
 		}()
 	}
+}
+
+// logBytes is how many of a sender's bytes one log line shows at most.
+const logBytes = 32
+
+// quoteBounded quotes name for the log: escaped as Go does with %q, and
+// cut after logBytes bytes with the full length said.
+func quoteBounded(name string) string {
+	if len(name) <= logBytes {
+		return strconv.Quote(name)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(name[:logBytes]), len(name))
+}
+
+// boundName replaces the quoted name inside a reason by its bounded
+// form.
+func boundName(reason, name string) string {
+	if len(name) <= logBytes {
+		return reason
+	}
+	return strings.ReplaceAll(reason, strconv.Quote(name), quoteBounded(name))
+}
+
+// addrCounts counts the open connections from each IP address, for
+// -max-conns-per-ip, so that one address cannot take every slot.
+type addrCounts struct {
+	limit int // 0: no limit
+	mu    sync.Mutex
+	n     map[netip.Addr]int
+}
+
+// add counts conn in, unless its address has limit connections already.
+func (a *addrCounts) add(conn net.Conn) bool {
+	if a.limit == 0 {
+		return true
+	}
+	ip := ipOf(conn)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[ip] >= a.limit {
+		return false
+	}
+	a.n[ip]++
+	return true
+}
+
+// remove counts conn out.
+func (a *addrCounts) remove(conn net.Conn) {
+	if a.limit == 0 {
+		return
+	}
+	ip := ipOf(conn)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[ip]--; a.n[ip] <= 0 {
+		delete(a.n, ip)
+	}
+}
+
+// ipOf is the IP address conn comes from; an IPv4 client of an IPv6
+// listener counts as its IPv4 address.
+func ipOf(conn net.Conn) netip.Addr {
+	if tcp, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		return tcp.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // idleConn gives every Read and Write a fresh deadline, as the lesson's
@@ -272,7 +523,11 @@ func sendFile(ctx context.Context, addr, path, as string, idle time.Duration) (h
 	conn.SetReadDeadline(time.Now().Add(idle))
 	a := <-answers
 
-	switch reason, refused := strings.CutPrefix(a.line, "error: "); {
+	reason, refused := strings.CutPrefix(a.line, "error: ")
+	if bye, ok := strings.CutPrefix(a.line, "bye: "); ok {
+		reason, refused = bye, true // turned away before the header
+	}
+	switch {
 	case refused:
 		return h, fmt.Errorf("%w: %s", errRefused, strings.TrimSuffix(reason, "\n"))
 	case sendErr != nil:
@@ -293,6 +548,7 @@ const (
 	wsaEADDRINUSE   = syscall.Errno(10048)
 	wsaECONNRESET   = syscall.Errno(10054)
 	wsaECONNREFUSED = syscall.Errno(10061)
+	wsaEMFILE       = syscall.Errno(10024)
 )
 
 // explain turns an error into the one line a learner sees.
@@ -304,6 +560,8 @@ func explain(err error) string {
 		return fmt.Sprintf("%v: nothing listens at that address; is the receiver running? (see docs/errors.md#econnrefused)", err)
 	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET):
 		return fmt.Sprintf("%v: the peer aborted the connection (see docs/errors.md#econnreset)", err)
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, wsaEMFILE):
+		return fmt.Sprintf("%v: out of file descriptors; it recovers when some are closed, or raise the limit with ulimit -n (see docs/errors.md#emfile)", err)
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Sprintf("%v: the receiver hung up without an answer (see docs/errors.md#eof)", err)
 	case isTimeout(err):

@@ -57,7 +57,9 @@ func readHeader(r io.Reader) (header, error) {
 // checkName accepts a plain file name and nothing that could lead out of
 // the target directory: no separator of any platform, no leading dot
 // (".", "..", hidden files, our own temporary files), no drive letter or
-// Windows stream (":"), no control character, no invalid UTF-8.
+// Windows stream (":"), no control character, no invalid UTF-8. Then
+// nameTrouble (main.go) refuses what would stay inside but fool or hurt
+// whoever handles the file later.
 func checkName(name string) error {
 	bad := len(name) < 1 || len(name) > maxName ||
 		strings.ContainsAny(name, `/\:`) ||
@@ -69,6 +71,9 @@ func checkName(name string) error {
 		!filepath.IsLocal(name)
 	if bad {
 		return fmt.Errorf("%w %q: only a plain file name is accepted", errBadName, name)
+	}
+	if err := nameTrouble(name); err != nil {
+		return fmt.Errorf("%w %q: %v", errBadName, name, err)
 	}
 	return nil
 }
@@ -107,6 +112,14 @@ func (rc *receiver) save(r io.Reader) (header, error) {
 	if h.size > uint64(rc.maxSize) {
 		return h, fmt.Errorf("%w: %d bytes, the limit is %d", errTooLarge, h.size, rc.maxSize)
 	}
+	// So are the name (no file of that name may exist: never overwrite)
+	// and the room left in the inbox, which claim sets aside.
+	done, err := rc.claim(h.name, h.size)
+	if err != nil {
+		return h, err
+	}
+	kept := false
+	defer func() { done(kept) }()
 
 	// Write to a temporary file in the same directory, and give it the
 	// real name only once the checksum matches: nobody ever sees a
@@ -115,12 +128,11 @@ func (rc *receiver) save(r io.Reader) (header, error) {
 	if err != nil {
 		return h, fmt.Errorf("create a temporary file: %w", err)
 	}
-	kept := false
 	defer func() {
-		if !kept {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
+		// Published or not, the temporary name goes: publish made a
+		// second name for the file, and the file lives on under it.
+		tmp.Close()
+		os.Remove(tmp.Name())
 	}()
 
 	// Hash while writing: the file is read from the network once, and
@@ -139,9 +151,10 @@ func (rc *receiver) save(r io.Reader) (header, error) {
 	if err := tmp.Close(); err != nil {
 		return h, fmt.Errorf("save %q: %w", h.name, err)
 	}
-	// Rename replaces a file of the same name in one step.
-	if err := os.Rename(tmp.Name(), filepath.Join(rc.dir, h.name)); err != nil {
-		return h, fmt.Errorf("save %q: %w", h.name, err)
+	// publish (main.go) gives the file its real name, never replacing
+	// one: os.Rename would silently overwrite a file of that name.
+	if err := rc.publish(tmp.Name(), h.name); err != nil {
+		return h, err
 	}
 	kept = true
 	return h, nil

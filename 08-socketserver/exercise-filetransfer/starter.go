@@ -43,6 +43,9 @@ func checkName(name string) error {
 	// and ":" anywhere, a leading ".", control characters, invalid
 	// UTF-8, and whatever filepath.IsLocal refuses. The error reads:
 	//   bad name "../x": only a plain file name is accepted
+	// Then refuse whatever nameTrouble (main.go) reports, with its
+	// reason:
+	//   bad name "-x": it starts with -
 	return nil
 }
 
@@ -64,6 +67,8 @@ func (rc *receiver) receive(conn io.ReadWriter) (header, error) {
 	// TODO 4: call checkName, and refuse a size over rc.maxSize before
 	// reading any of the file:
 	//   file too large: 2000000 bytes, the limit is 1048576
+	// Then rc.claim (main.go) the name and the room in the inbox, and
+	// call the function it returns when the transfer ends.
 
 	// TODO 5: write to a temporary file in rc.dir (os.CreateTemp with a
 	// pattern starting with a dot) and remove it on every refusal. Copy
@@ -72,7 +77,9 @@ func (rc *receiver) receive(conn io.ReadWriter) (header, error) {
 	//   stream ended early: 10 of 20 bytes arrived
 	// and a checksum that does not match h.sum with
 	//   checksum mismatch: the file was not saved
-	// Only then close the file and os.Rename it to its real name.
+	// Only then close the file and rc.publish (main.go) it under its
+	// real name, which never replaces a file; remove the temporary
+	// name in any case.
 	f, err := os.Create(filepath.Join(rc.dir, h.name))
 	if err != nil {
 		return h, err

@@ -251,7 +251,7 @@ func dialServer(t *testing.T) *testClient {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		serve(ctx, ln, handle, wait, io.Discard)
+		serve(ctx, ln, handle, wait, io.Discard) // nil after the cancel below
 	}()
 	t.Cleanup(func() { cancel(); receive(t, done) })
 

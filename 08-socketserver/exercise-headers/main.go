@@ -77,7 +77,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
-	serve(ctx, ln, handle, *idle, stdout)
+	if err := serve(ctx, ln, handle, *idle, stdout); err != nil {
+		// The listener broke for good: exit non-zero, so that a
+		// supervisor that restarts failed services restarts this one.
+		return err
+	}
 	fmt.Fprintln(stdout, "stopped")
 	return nil
 }
@@ -124,11 +128,30 @@ func writeMessage(w io.Writer, m message) error {
 	return err
 }
 
+// upperASCII upper-cases the ASCII letters and passes every other byte
+// through, as the lesson's upper does (and Python's bytes.upper()). The
+// answer is exactly as long as the line. (bytes.ToUpper would turn each
+// byte that is not UTF-8 into the 3-byte U+FFFD, and some letters into
+// longer ones: a line of 0xFF bytes would come back three times its
+// size.)
+func upperASCII(line []byte) []byte {
+	out := make([]byte, len(line), len(line)+1)
+	for i, b := range line {
+		if 'a' <= b && b <= 'z' {
+			b -= 'a' - 'A'
+		}
+		out[i] = b
+	}
+	return out
+}
+
 // ---- the server ----
 
 // serve accepts clients until ctx ends, gives each its own goroutine
-// running h, then closes their connections and waits for them.
-func serve(ctx context.Context, ln net.Listener, h func(net.Conn), idle time.Duration, log io.Writer) {
+// running h, then closes their connections and waits for them. It
+// returns nil after ctx ends, and an error only if the listener is
+// closed under it.
+func serve(ctx context.Context, ln net.Listener, h func(net.Conn), idle time.Duration, log io.Writer) error {
 	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stopAccept()
 	defer ln.Close()
@@ -140,13 +163,36 @@ func serve(ctx context.Context, ln net.Listener, h func(net.Conn), idle time.Dur
 	}
 	var handlers sync.WaitGroup
 	defer handlers.Wait()
+	failures := 0 // Accept errors in a row, for the back-off below
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() == nil {
-				logf("accept: %v\n", err)
+			switch {
+			case ctx.Err() != nil:
+				return nil // Ctrl+C closed the listener
+			case errors.Is(err, net.ErrClosed):
+				return fmt.Errorf("accept: %w", err)
 			}
-			return
+			// Any other failure is passing: above all "too many open
+			// files" (EMFILE). The client stays in the backlog, so an
+			// immediate retry fails again and the loop would spin:
+			// wait longer after each failure, up to a second, and log
+			// only the first of a streak. The lesson does the same.
+			failures++
+			if failures == 1 {
+				logf("accept failed, retrying with back-off: %s\n", explain(err))
+			}
+			pause := time.NewTimer(min(5*time.Millisecond<<min(failures-1, 8), time.Second))
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+				pause.Stop()
+			}
+			continue
+		}
+		if failures > 0 {
+			logf("accepting again after %d failed attempts\n", failures)
+			failures = 0
 		}
 		handlers.Add(1)
 		go func() {
@@ -263,6 +309,7 @@ const (
 	wsaEADDRINUSE   = syscall.Errno(10048)
 	wsaECONNRESET   = syscall.Errno(10054)
 	wsaECONNREFUSED = syscall.Errno(10061)
+	wsaEMFILE       = syscall.Errno(10024)
 )
 
 // explain turns an error into the one line a learner sees.
@@ -274,6 +321,8 @@ func explain(err error) string {
 		return fmt.Sprintf("%v: nothing listens at that address; is the server running? (see docs/errors.md#econnrefused)", err)
 	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET):
 		return fmt.Sprintf("%v: the peer aborted the connection (see docs/errors.md#econnreset)", err)
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, wsaEMFILE):
+		return fmt.Sprintf("%v: out of file descriptors; it recovers when some are closed, or raise the limit with ulimit -n (see docs/errors.md#emfile)", err)
 	case errors.Is(err, errTooLarge):
 		return fmt.Sprintf("%v: messages carry at most %d bytes (see docs/errors.md#emsgsize)", err, maxPayload)
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -57,7 +56,7 @@ func handle(conn net.Conn) {
 		var reply message
 		switch m.kind {
 		case typeText:
-			reply = message{kind: typeText, payload: bytes.ToUpper(m.payload)}
+			reply = message{kind: typeText, payload: upperASCII(m.payload)}
 		case typePing:
 			reply = message{kind: typePong, payload: m.payload}
 		default:

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"io"
 	"net"
 )
@@ -49,7 +48,7 @@ func handle(conn net.Conn) {
 		// a ping (P) gets a pong (O) with the same payload; any other
 		// type gets an error message and the loop goes on:
 		//   unknown message type 'X'
-		reply := message{kind: typeText, payload: bytes.ToUpper(m.payload)}
+		reply := message{kind: typeText, payload: upperASCII(m.payload)}
 		if err := writeMessage(conn, reply); err != nil {
 			return
 		}

@@ -80,7 +80,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	srv := &Server{Handler: h, IdleTimeout: *idle, Log: stdout}
 	srv.logf("listening on %s", ln.Addr())
-	srv.Serve(ctx, ln)
+	if err := srv.Serve(ctx, ln); err != nil {
+		// The listener broke for good: exit non-zero, so that a
+		// supervisor that restarts failed services restarts this one.
+		return err
+	}
 	srv.logf("stopped")
 	return nil
 }
@@ -120,20 +124,44 @@ type Server struct {
 }
 
 // Serve accepts on ln until ctx ends, then closes every connection and
-// waits for the handlers to return.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) {
+// waits for the handlers to return. It returns nil after ctx ends, and an
+// error only if the listener is closed under it.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stopAccept()
 	defer ln.Close()
 	var handlers sync.WaitGroup
 	defer handlers.Wait()
+	failures := 0 // Accept errors in a row, for the back-off below
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() == nil {
-				s.logf("accept: %v", err)
+			switch {
+			case ctx.Err() != nil:
+				return nil // Ctrl+C closed the listener
+			case errors.Is(err, net.ErrClosed):
+				return fmt.Errorf("accept: %w", err)
 			}
-			return
+			// Any other failure is passing: above all "too many open
+			// files" (EMFILE). The client stays in the backlog, so an
+			// immediate retry fails again and the loop would spin:
+			// wait longer after each failure, up to a second, and log
+			// only the first of a streak. The lesson does the same.
+			failures++
+			if failures == 1 {
+				s.logf("accept failed, retrying with back-off: %s", explain(err))
+			}
+			pause := time.NewTimer(min(5*time.Millisecond<<min(failures-1, 8), time.Second))
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+				pause.Stop()
+			}
+			continue
+		}
+		if failures > 0 {
+			s.logf("accepting again after %d failed attempts", failures)
+			failures = 0
 		}
 		handlers.Add(1)
 		go func() {
@@ -217,22 +245,45 @@ func upper(conn net.Conn) {
 		if err != nil {
 			return
 		}
-		if _, err := conn.Write(append(bytes.ToUpper(line), '\n')); err != nil {
+		if _, err := conn.Write(append(upperASCII(line), '\n')); err != nil {
 			return
 		}
 	}
+}
+
+// upperASCII upper-cases the ASCII letters and passes every other byte
+// through, as the lesson's upper does (and Python's bytes.upper()). The
+// answer is exactly as long as the line. (bytes.ToUpper would turn each
+// byte that is not UTF-8 into the 3-byte U+FFFD, and some letters into
+// longer ones: a line of 0xFF bytes would come back three times its
+// size.)
+func upperASCII(line []byte) []byte {
+	out := make([]byte, len(line), len(line)+1)
+	for i, b := range line {
+		if 'a' <= b && b <= 'z' {
+			b -= 'a' - 'A'
+		}
+		out[i] = b
+	}
+	return out
 }
 
 // ---- errors ----
 
 // Winsock's numbers differ from the syscall.E* values Go defines on
 // Windows, so the cause is checked both ways.
-const wsaEADDRINUSE = syscall.Errno(10048)
+const (
+	wsaEADDRINUSE = syscall.Errno(10048)
+	wsaEMFILE     = syscall.Errno(10024)
+)
 
 // explain turns an error into the one line a learner sees.
 func explain(err error) string {
-	if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE) {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
 		return fmt.Sprintf("%v: another program already listens there; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, wsaEMFILE):
+		return fmt.Sprintf("%v: out of file descriptors; it recovers when some are closed, or raise the limit with ulimit -n (see docs/errors.md#emfile)", err)
 	}
 	return err.Error()
 }
