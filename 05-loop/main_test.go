@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
@@ -24,90 +22,8 @@ import (
 	"golang.org/x/net/nettest"
 )
 
-// wait bounds every blocking step of a test, so a broken server fails the
-// test instead of hanging it.
-const wait = 5 * time.Second
-
-// quiet is how long a test listens to make sure that nothing arrives.
-// Silence cannot be proven, only observed for a while; on loopback a
-// greeting that was going to come would come within microseconds.
-const quiet = 100 * time.Millisecond
-
-func TestPrintsTheAddressItReallyListensOn(t *testing.T) {
-	srv := startServer(t)
-	// Port 0 asks the kernel for any free port; the program must print
-	// the one it got, or nobody could connect.
-	assert.NotEqual(t, "0", portOf(t, srv.addr))
-	connect(t, srv.addr).greeted()
-}
-
-func TestGreetsEachClientWithOneLine(t *testing.T) {
-	srv := startServer(t)
-	for i := 0; i < 3; i++ {
-		c := connect(t, srv.addr)
-		c.greeted()
-		// The greeting is one line and nothing more: the very next bytes
-		// are the answer to what we send.
-		c.ask("ping\n")
-		c.leave()
-	}
-}
-
-func TestAnswersEachChunkWithOK(t *testing.T) {
-	srv := startServer(t)
-	c := connect(t, srv.addr)
-	c.greeted()
-	for _, msg := range []string{"hello\n", "how are you?\n", "no newline", "\n"} {
-		got := c.ask(msg)
-		assert.True(t, strings.HasPrefix(got, "OK..."), "every answer starts with OK..., got %q", got)
-	}
-}
-
-func TestLongMessageComesBackInChunksOfAtMost4096Bytes(t *testing.T) {
-	srv := startServer(t)
-	c := connect(t, srv.addr)
-	c.greeted()
-	msg := strings.Repeat("0123456789", 1000) // 10000 bytes, no "OK..." inside
-	got := c.ask(msg)
-
-	// One Read takes at most 4096 bytes, so 10000 bytes are at least
-	// three chunks, each answered on its own.
-	chunks := strings.Split(got, "OK...")[1:]
-	assert.GreaterOrEqual(t, len(chunks), 3)
-	for _, chunk := range chunks {
-		assert.LessOrEqual(t, len(chunk), 4096)
-		assert.NotEmpty(t, chunk, "no empty chunk is ever answered")
-	}
-	assert.Equal(t, msg, strings.Join(chunks, ""))
-}
-
-func TestAnswersAnyBytesIncludingZerosAndInvalidUTF8(t *testing.T) {
-	srv := startServer(t)
-	c := connect(t, srv.addr)
-	c.greeted()
-	// The server never interprets what it receives, so there is nothing
-	// to parse and nothing to choke on: every byte value comes back.
-	var all []byte
-	for b := 0; b < 256; b++ {
-		all = append(all, byte(b))
-	}
-	c.ask(string(all))
-	c.leave()
-	connect(t, srv.addr).greeted()
-}
-
-func TestByteAtATimeSenderIsAnsweredByteByByte(t *testing.T) {
-	srv := startServer(t)
-	c := connect(t, srv.addr)
-	c.greeted()
-	// In lock-step, each byte is a chunk of its own.
-	for _, b := range []byte("one byte at a time") {
-		assert.Equal(t, "OK..."+string(b), c.ask(string(b)))
-	}
-}
-
 func TestSecondClientIsNotGreetedWhileTheFirstIsConnected(t *testing.T) {
-	srv := startServer(t) // -max-conns keeps its default of 1000
+	srv := startServer(t)
 	first := connect(t, srv.addr)
 	first.greeted()
 
@@ -189,71 +105,77 @@ func TestClientThatLeavesWithoutSendingDoesNotStopTheServer(t *testing.T) {
 	srv.out.waitForLine(t, "client "+c.conn.LocalAddr().String()+" left")
 }
 
-func TestClientThatResetsDoesNotStopTheServer(t *testing.T) {
+func TestPrintsTheAddressItReallyListensOn(t *testing.T) {
 	srv := startServer(t)
-	c := connect(t, srv.addr)
-	who := c.conn.LocalAddr().String()
-	c.greeted()
-	c.ask("about to vanish\n")
-	c.reset()
-
+	// Port 0 asks the kernel for any free port; the program must print
+	// the one it got, or nobody could connect.
+	assert.NotEqual(t, "0", portOf(t, srv.addr))
 	connect(t, srv.addr).greeted()
-	assert.Contains(t, srv.out.linesAbout(t, who), "client "+who+" reset the connection")
 }
 
-func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
+func TestGreetsEachClientWithOneLine(t *testing.T) {
 	srv := startServer(t)
-	// All 200 connect at once and queue in the backlog; each, when its
-	// turn comes, sends a message and resets without reading the answer,
-	// so the server meets the reset in Read or in Write.
-	const clients = 200
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- resetMidStream(srv.addr)
-		}()
+	for i := 0; i < 3; i++ {
+		c := connect(t, srv.addr)
+		c.greeted()
+		// The greeting is one line and nothing more: the very next bytes
+		// are the answer to what we send.
+		c.ask("ping\n")
+		c.leave()
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+}
 
+func TestAnswersEachChunkWithOK(t *testing.T) {
+	srv := startServer(t)
 	c := connect(t, srv.addr)
 	c.greeted()
-	c.ask("anyone there?\n")
-	log := srv.out.waitFor(t, "every client's arrival", func(out string) bool {
-		return strings.Count(out, " connected\n") >= clients+1
-	})
-	assert.Equal(t, clients+1, strings.Count(log, " connected\n"))
+	for _, msg := range []string{"hello\n", "how are you?\n", "no newline", "\n"} {
+		got := c.ask(msg)
+		assert.True(t, strings.HasPrefix(got, "OK..."), "every answer starts with OK..., got %q", got)
+	}
 }
 
-// resetMidStream is one misbehaving client: it waits for its greeting,
-// sends a message and aborts the connection with RST.
-func resetMidStream(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, wait)
-	if err != nil {
-		return err
+func TestLongMessageComesBackInChunksOfAtMost4096Bytes(t *testing.T) {
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	c.greeted()
+	msg := strings.Repeat("0123456789", 1000) // 10000 bytes, no "OK..." inside
+	got := c.ask(msg)
+
+	// One Read takes at most 4096 bytes, so 10000 bytes are at least
+	// three chunks, each answered on its own.
+	chunks := strings.Split(got, "OK...")[1:]
+	assert.GreaterOrEqual(t, len(chunks), 3)
+	for _, chunk := range chunks {
+		assert.LessOrEqual(t, len(chunk), 4096)
+		assert.NotEmpty(t, chunk, "no empty chunk is ever answered")
 	}
-	defer conn.Close()
-	// Everyone waits for the 199 before it: a generous deadline.
-	if err := conn.SetDeadline(time.Now().Add(4 * wait)); err != nil {
-		return err
+	assert.Equal(t, msg, strings.Join(chunks, ""))
+}
+
+func TestByteAtATimeSenderIsAnsweredByteByByte(t *testing.T) {
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	c.greeted()
+	// In lock-step, each byte is a chunk of its own.
+	for _, b := range []byte("one byte at a time") {
+		assert.Equal(t, "OK..."+string(b), c.ask(string(b)))
 	}
-	if _, err := bufio.NewReader(conn).ReadString('\n'); err != nil {
-		return fmt.Errorf("greeting: %w", err)
+}
+
+func TestAnswersAnyBytesIncludingZerosAndInvalidUTF8(t *testing.T) {
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	c.greeted()
+	// The server never interprets what it receives, so there is nothing
+	// to parse and nothing to choke on: every byte value comes back.
+	var all []byte
+	for b := 0; b < 256; b++ {
+		all = append(all, byte(b))
 	}
-	if _, err := conn.Write([]byte("half a sent")); err != nil {
-		return err
-	}
-	// Linger 0 makes Close send RST instead of FIN.
-	if err := conn.(*net.TCPConn).SetLinger(0); err != nil {
-		return err
-	}
-	return conn.Close()
+	c.ask(string(all))
+	c.leave()
+	connect(t, srv.addr).greeted()
 }
 
 func TestSilentClientIsToldAndClosedAfterIdleTimeout(t *testing.T) {
@@ -380,6 +302,112 @@ func TestFloodingClientThatNeverReadsIsCutOffAndTheNextIsServed(t *testing.T) {
 	}
 }
 
+func TestClientsInTheBacklogAreServedOneAtATime(t *testing.T) {
+	// This server serves one client at a time; every other client waits
+	// in the kernel's backlog, connected but not greeted, and is never
+	// told "server full".
+	srv := startServer(t)
+	clients := []*peer{connect(t, srv.addr), connect(t, srv.addr), connect(t, srv.addr)}
+	for len(clients) > 0 {
+		// One of the clients still waiting is greeted...
+		var greeted *peer
+		deadline := time.Now().Add(wait)
+		for greeted == nil && time.Now().Before(deadline) {
+			for _, c := range clients {
+				if c.greetedWithin(10 * time.Millisecond) {
+					greeted = c
+					break
+				}
+			}
+		}
+		require.NotNil(t, greeted, "nobody was greeted")
+		// ...and only one.
+		var others []*peer
+		for _, c := range clients {
+			if c != greeted {
+				c.hearsNothing()
+				others = append(others, c)
+			}
+		}
+		greeted.ask("served\n")
+		greeted.leave()
+		clients = others
+	}
+}
+
+func TestClientThatResetsDoesNotStopTheServer(t *testing.T) {
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	who := c.conn.LocalAddr().String()
+	c.greeted()
+	c.ask("about to vanish\n")
+	c.reset()
+
+	connect(t, srv.addr).greeted()
+	assert.Contains(t, srv.out.linesAbout(t, who), "client "+who+" reset the connection")
+}
+
+func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
+	srv := startServer(t)
+	// All 200 connect at once and queue in the backlog; each, when its
+	// turn comes, sends a message and resets without reading the answer,
+	// so the server meets the reset in Read or in Write.
+	const clients = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- resetMidStream(srv.addr)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	c := connect(t, srv.addr)
+	c.greeted()
+	c.ask("anyone there?\n")
+	log := srv.out.waitFor(t, "every client's arrival", func(out string) bool {
+		return strings.Count(out, " connected\n") >= clients+1
+	})
+	assert.Equal(t, clients+1, strings.Count(log, " connected\n"))
+}
+
+func TestMemoryStaysFixedWhileAClientStreams8MB(t *testing.T) {
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	c.greeted()
+	const size = 8 << 20
+	data := bytes.Repeat([]byte("x"), size)
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := c.conn.Write(data)
+		sent <- err
+	}()
+	// Count the x's that come back; the "OK..." markers are not x's.
+	buf := make([]byte, 64<<10)
+	for got := 0; got < size; {
+		n, err := c.r.Read(buf)
+		require.NoError(t, err)
+		got += bytes.Count(buf[:n], []byte("x"))
+	}
+	require.NoError(t, <-sent)
+	runtime.ReadMemStats(&after)
+
+	// The server reuses one 4 KiB buffer and one reply buffer, so the
+	// whole process allocates far less than the 8 MB that went through.
+	allocated := after.TotalAlloc - before.TotalAlloc
+	assert.Less(t, allocated, uint64(1<<20), "allocated %d bytes while streaming %d", allocated, size)
+}
+
 func TestServerKeepsServingAndStopsInTimeWhileNobodyReadsItsLog(t *testing.T) {
 	// stdout is a pipe that nobody reads (a paused `| less`): every
 	// write to it blocks, from just after the "listening on" line.
@@ -423,86 +451,6 @@ func TestServerKeepsServingAndStopsInTimeWhileNobodyReadsItsLog(t *testing.T) {
 	})
 }
 
-func TestMemoryStaysFixedWhileAClientStreams8MB(t *testing.T) {
-	srv := startServer(t)
-	c := connect(t, srv.addr)
-	c.greeted()
-	const size = 8 << 20
-	data := bytes.Repeat([]byte("x"), size)
-
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	sent := make(chan error, 1)
-	go func() {
-		_, err := c.conn.Write(data)
-		sent <- err
-	}()
-	// Count the x's that come back; the "OK..." markers are not x's.
-	buf := make([]byte, 64<<10)
-	for got := 0; got < size; {
-		n, err := c.r.Read(buf)
-		require.NoError(t, err)
-		got += bytes.Count(buf[:n], []byte("x"))
-	}
-	require.NoError(t, <-sent)
-	runtime.ReadMemStats(&after)
-
-	// The server reuses one 4 KiB buffer and one reply buffer, so the
-	// whole process allocates far less than the 8 MB that went through.
-	allocated := after.TotalAlloc - before.TotalAlloc
-	assert.Less(t, allocated, uint64(1<<20), "allocated %d bytes while streaming %d", allocated, size)
-}
-
-func TestClientsBeyondMaxConnsWaitInTheBacklog(t *testing.T) {
-	// This server serves one client at a time whatever -max-conns says;
-	// every other client waits in the kernel's backlog, connected but
-	// not greeted, and is never told "server full".
-	srv := startServer(t, "-max-conns", "1")
-	clients := []*peer{connect(t, srv.addr), connect(t, srv.addr), connect(t, srv.addr)}
-	for len(clients) > 0 {
-		// One of the clients still waiting is greeted...
-		var greeted *peer
-		deadline := time.Now().Add(wait)
-		for greeted == nil && time.Now().Before(deadline) {
-			for _, c := range clients {
-				if c.greetedWithin(10 * time.Millisecond) {
-					greeted = c
-					break
-				}
-			}
-		}
-		require.NotNil(t, greeted, "nobody was greeted")
-		// ...and only one.
-		var others []*peer
-		for _, c := range clients {
-			if c != greeted {
-				c.hearsNothing()
-				others = append(others, c)
-			}
-		}
-		greeted.ask("served\n")
-		greeted.leave()
-		clients = others
-	}
-}
-
-func TestBadFlagsAreUsageErrors(t *testing.T) {
-	for _, args := range [][]string{
-		{"-no-such-flag"},
-		{"-max-conns", "0"},
-		{"-idle-timeout", "0s"},
-		{"-grace", "-1s"},
-		{"-max-turn", "-1s"},
-		{"extra-argument"},
-	} {
-		var stderr bytes.Buffer
-		err := run(context.Background(), args, nil, io.Discard, &stderr)
-		assert.ErrorIs(t, err, errUsage, "args %q", args)
-		assert.Contains(t, stderr.String(), "-addr", "usage is printed for %q", args)
-	}
-}
-
 func TestShutdownSendsEveryClientItsFinalLineAndCleanEOF(t *testing.T) {
 	srv := startServer(t)
 	c := connect(t, srv.addr)
@@ -515,6 +463,35 @@ func TestShutdownSendsEveryClientItsFinalLineAndCleanEOF(t *testing.T) {
 	c.conn.Close()
 	require.NoError(t, srv.wait(t))
 	assert.True(t, strings.HasSuffix(srv.out.String(), "stopped\n"), srv.out.String())
+}
+
+func TestShutdownLosesNoReplyTheServerAlreadyProduced(t *testing.T) {
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	c.greeted()
+
+	// The server has produced this reply once its first byte arrives;
+	// the rest is still in flight when the stop comes.
+	c.write("answered\n")
+	first, err := c.r.ReadByte()
+	require.NoError(t, err)
+	require.Equal(t, byte('O'), first)
+	// This one goes out just before the stop: the server may not have
+	// read it yet, and then it owes no reply for it.
+	c.write("just before the stop\n")
+
+	srv.stop()
+	rest := c.rest()
+	answered, rest, ok := strings.Cut(rest, "bye: server shutting down\n")
+	require.True(t, ok, "no final line in %q", rest)
+	assert.Empty(t, rest, "nothing after the final line")
+	// A reply that was produced arrives whole, before the final line.
+	require.True(t, strings.HasPrefix(answered, "K...answered\n"), "got %q", answered)
+	late := strings.TrimPrefix(answered, "K...answered\n")
+	assert.Contains(t, []string{"", "OK...just before the stop\n"}, late,
+		"the late message is answered whole or not at all")
+	c.conn.Close()
+	require.NoError(t, srv.wait(t))
 }
 
 func TestClientsStillInTheBacklogAreResetAtShutdown(t *testing.T) {
@@ -602,26 +579,111 @@ func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 	t.Fatalf("goroutines still running the program's code:\n%s", stacks)
 }
 
-// programGoroutines returns the stacks of all goroutines that are in a
-// function from the program's own files (not its tests).
-func programGoroutines() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var found []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, m := range programFrame.FindAllStringSubmatch(g, -1) {
-			if !strings.HasSuffix(m[1], "_test") {
-				found = append(found, g)
-				break
-			}
-		}
+func TestNoGoroutinePerClientOutlivesAResetStorm(t *testing.T) {
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	c.greeted()
+	// While one client is served, exactly two goroutines run the
+	// program's code: the loop in serve, now inside handle, and the one
+	// that writes the log.
+	require.Equal(t, 2, settledProgramGoroutines(2), programGoroutines())
+
+	c.leave()
+	for i := 0; i < 50; i++ {
+		require.NoError(t, resetMidStream(srv.addr))
 	}
-	return strings.Join(found, "\n\n")
+	// The resets left nothing running behind: the same single loop
+	// serves the next client.
+	next := connect(t, srv.addr)
+	next.greeted()
+	next.ask("after the storm\n")
+	assert.Equal(t, 2, settledProgramGoroutines(2), programGoroutines())
 }
 
-// programFrame matches a stack frame in one of the program's files, such
-// as 05-loop/main.go:123, and not in a test file.
-var programFrame = regexp.MustCompile(`05-loop/([a-z_]+)\.go:\d`)
+func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	out := newLines()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- acceptLoop(ctx, &failingListener{Listener: ln, errno: syscall.ECONNABORTED, fails: 3}, config{idle: wait, grace: wait}, out)
+	}()
+
+	// Three failed Accepts, then this client is served as usual.
+	c := connect(t, ln.Addr().String())
+	c.greeted()
+	assert.Equal(t, "OK...hello\n", c.ask("hello\n"))
+	c.leave()
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "a client that gave up is no reason to stop")
+	case <-time.After(wait):
+		t.Fatal("the accept loop did not stop")
+	}
+	log := out.String()
+	assert.Equal(t, 1, strings.Count(log, "accept failed, retrying with back-off"), "one line for the streak:\n%s", log)
+	assert.Equal(t, 1, strings.Count(log, "accepting again after 3 failed attempts"), log)
+}
+
+func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	// The client connects first and waits in the backlog while the
+	// whole system is out of files (ENFILE): three Accepts fail.
+	c := connect(t, ln.Addr().String())
+	fake := &failingListener{Listener: ln, errno: syscall.ENFILE, fails: 3}
+	out := newLines()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- acceptLoop(ctx, fake, config{idle: wait, grace: wait}, out)
+	}()
+
+	// Once Accept works again, the waiting client is served.
+	c.greeted()
+	assert.Equal(t, "OK...hello\n", c.ask("hello\n"))
+	c.leave()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "running out of files is no reason to stop")
+	case <-time.After(wait):
+		t.Fatal("the accept loop did not stop")
+	}
+
+	// It took the same path as EMFILE: one line with the EMFILE hint,
+	// pauses of at least 5, 10 and 20 ms, and one line when it is over.
+	log := out.String()
+	assert.Equal(t, 1, strings.Count(log, "accept failed, retrying with back-off"), "one line for the streak:\n%s", log)
+	assert.Contains(t, log, syscall.ENFILE.Error()+": the whole system is out of open files, not just this program")
+	assert.Contains(t, log, "(see docs/errors.md#emfile)")
+	assert.Equal(t, 1, strings.Count(log, "accepting again after 3 failed attempts"), log)
+	calls := fake.times()
+	require.GreaterOrEqual(t, len(calls), 4, "three failed Accepts, then the real one")
+	for i, pause := range []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond} {
+		assert.GreaterOrEqual(t, calls[i+1].Sub(calls[i]), pause, "pause after failure %d", i+1)
+	}
+}
+
+func TestBadFlagsAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"-no-such-flag"},
+		{"-idle-timeout", "0s"},
+		{"-grace", "-1s"},
+		{"-max-turn", "-1s"},
+		{"extra-argument"},
+	} {
+		var stderr bytes.Buffer
+		err := run(context.Background(), args, nil, io.Discard, &stderr)
+		assert.ErrorIs(t, err, errUsage, "args %q", args)
+		assert.Contains(t, stderr.String(), "-addr", "usage is printed for %q", args)
+	}
+}
 
 func TestBusyAddressFailsWithAddressInUse(t *testing.T) {
 	ln, err := nettest.NewLocalListener("tcp4")
@@ -630,7 +692,7 @@ func TestBusyAddressFailsWithAddressInUse(t *testing.T) {
 
 	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, nil, io.Discard, io.Discard)
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE), "want EADDRINUSE, got %v", err)
+	assert.True(t, is(err, syscall.EADDRINUSE), "want EADDRINUSE, got %v", err)
 	assert.Contains(t, explain(err), "(see docs/errors.md#eaddrinuse)")
 }
 
@@ -677,8 +739,58 @@ func TestClientReportsConnectionRefused(t *testing.T) {
 	addr := closedPort(t)
 	err := runWithTimeout(t, []string{"-client", "-addr", addr}, strings.NewReader("hi\n"), io.Discard)
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED), "want ECONNREFUSED, got %v", err)
+	assert.True(t, is(err, syscall.ECONNREFUSED), "want ECONNREFUSED, got %v", err)
 	assert.Contains(t, explain(err), "(see docs/errors.md#econnrefused)")
+}
+
+func TestClientPrintsTheServersGoodbyeAndSaysOnceThatItClosed(t *testing.T) {
+	srv := startServer(t, "-idle-timeout", "200ms")
+	// Standard input stays open, as a terminal does while you think: the
+	// server's idle timeout ends the conversation first.
+	stdin, typing := io.Pipe()
+	t.Cleanup(func() { typing.Close() })
+	client := startClient(t, []string{"-addr", srv.addr}, stdin)
+	err := client.wait(t)
+	require.NoError(t, err, "a server that closes is no failure of the client's")
+	// The goodbye is printed as the server's own line, then one line on
+	// stderr says what happened.
+	assert.Equal(t, greeting+"bye: idle for 200ms, closing\n", client.stdout.String())
+	assert.Equal(t, "server closed the connection\n", client.stderr.String())
+}
+
+func TestClientStopsQuietlyOnCtrlC(t *testing.T) {
+	t.Run("while it waits for its turn", func(t *testing.T) {
+		srv := startServer(t)
+		connect(t, srv.addr).greeted() // and stays connected
+		client := startClient(t, []string{"-addr", srv.addr}, strings.NewReader("hi\n"))
+		client.stop()
+		require.NoError(t, client.wait(t))
+		assert.Empty(t, client.stdout.String())
+		assert.Empty(t, client.stderr.String())
+	})
+	t.Run("while it waits for input", func(t *testing.T) {
+		srv := startServer(t)
+		stdin, typing := io.Pipe()
+		t.Cleanup(func() { typing.Close() })
+		client := startClient(t, []string{"-addr", srv.addr}, stdin)
+		client.stdout.waitForLine(t, strings.TrimSuffix(greeting, "\n"))
+		client.stop()
+		require.NoError(t, client.wait(t))
+		assert.Equal(t, greeting, client.stdout.String())
+		assert.Empty(t, client.stderr.String())
+	})
+}
+
+func TestAddressWithoutAHostGetsAHint(t *testing.T) {
+	for _, args := range [][]string{{"-addr", "9005"}, {"-client", "-addr", "9005"}} {
+		err := runWithTimeout(t, args, strings.NewReader(""), io.Discard)
+		require.Error(t, err)
+		want := "listen on 9005: "
+		if args[0] == "-client" {
+			want = "connect to 9005: "
+		}
+		assert.Equal(t, want+"address 9005: missing port in address (write host:port, e.g. 127.0.0.1:9005 or :9005)", explain(err))
+	}
 }
 
 func TestWorksWithNetcat(t *testing.T) {
@@ -775,7 +887,7 @@ func TestReadmeAddressInUseTranscript(t *testing.T) {
 		// words in its place, so that the rest of the line is checked.
 		var errno syscall.Errno
 		require.True(t, errors.As(err, &errno), "want an errno inside %v", err)
-		require.Equal(t, wsaEADDRINUSE, errno)
+		require.True(t, is(errno, syscall.EADDRINUSE), "want WSAEADDRINUSE, got %v", errno)
 		got = strings.Replace(got, errno.Error(), "address already in use", 1)
 	}
 	assertTranscript(t, "address-in-use", got)
@@ -806,526 +918,4 @@ func BenchmarkRequestReply(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
-}
-
-// ---- helpers ----
-
-// server is the program running in this test process, as `go run` would
-// run it, with its output captured line by line.
-type server struct {
-	addr string
-	out  *lines
-	stop context.CancelFunc
-	done chan error
-}
-
-// startServer runs the program on a free port with args and waits for
-// it to print the address it listens on.
-func startServer(t testing.TB, args ...string) *server {
-	t.Helper()
-	return startServerOn(t, func(l *lines) io.Writer { return l }, args...)
-}
-
-// startServerOn is startServer with stdout made by stdout from the
-// recorder of its lines, so that a test can put its own writer between.
-func startServerOn(t testing.TB, stdout func(*lines) io.Writer, args ...string) *server {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := &server{out: newLines(), stop: cancel, done: make(chan error, 1)}
-	out := stdout(srv.out)
-	args = append([]string{"-addr", "127.0.0.1:0"}, args...)
-	go func() { srv.done <- run(ctx, args, nil, out, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-srv.done:
-			assert.NoError(t, err, "run should return nil after Ctrl+C")
-		case <-time.After(wait):
-			t.Error("server did not stop after cancel")
-		}
-	})
-	first := srv.out.next(t)
-	addr, ok := strings.CutPrefix(first, "listening on ")
-	require.True(t, ok, "first line should give the address, got %q", first)
-	srv.addr = addr
-	return srv
-}
-
-// wait returns the program's result, failing the test if it runs on.
-func (s *server) wait(t testing.TB) error {
-	t.Helper()
-	select {
-	case err := <-s.done:
-		s.done <- err // let Cleanup see it too
-		return err
-	case <-time.After(wait):
-		t.Fatal("server did not return")
-		return nil
-	}
-}
-
-// peer is a test client: a connection with a deadline and a buffered
-// reader, and the steps a test takes with it.
-type peer struct {
-	t    testing.TB
-	conn *net.TCPConn
-	r    *bufio.Reader
-}
-
-func connect(t testing.TB, addr string) *peer {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, wait)
-	require.NoError(t, err)
-	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
-	t.Cleanup(func() { conn.Close() })
-	return &peer{t: t, conn: conn.(*net.TCPConn), r: bufio.NewReader(conn)}
-}
-
-// greeted reads the greeting line.
-func (p *peer) greeted() {
-	p.t.Helper()
-	line, err := p.r.ReadString('\n')
-	require.NoError(p.t, err, "no greeting")
-	require.Equal(p.t, greeting, line)
-}
-
-// greetedWithin reads the greeting if it comes within d.
-func (p *peer) greetedWithin(d time.Duration) bool {
-	p.t.Helper()
-	require.NoError(p.t, p.conn.SetReadDeadline(time.Now().Add(d)))
-	defer p.conn.SetReadDeadline(time.Now().Add(wait))
-	if _, err := p.r.Peek(1); isTimeout(err) {
-		return false
-	}
-	p.greeted()
-	return true
-}
-
-// hearsNothing checks that nothing arrives for a while.
-func (p *peer) hearsNothing() {
-	p.t.Helper()
-	require.NoError(p.t, p.conn.SetReadDeadline(time.Now().Add(quiet)))
-	defer p.conn.SetReadDeadline(time.Now().Add(wait))
-	b, err := p.r.Peek(1)
-	require.True(p.t, isTimeout(err), "expected silence, got %q, %v", b, err)
-}
-
-func (p *peer) write(msg string) {
-	p.t.Helper()
-	_, err := io.WriteString(p.conn, msg)
-	require.NoError(p.t, err)
-}
-
-// ask sends msg and reads until all of it has come back, however the
-// server's reads cut it into chunks. It returns the answer with its
-// "OK..." markers.
-func (p *peer) ask(msg string) string {
-	p.t.Helper()
-	p.write(msg)
-	got := p.readAtLeast(len(msg))
-	assert.Equal(p.t, msg, strip(got))
-	return got
-}
-
-// readAtLeast reads answers until they hold n bytes besides the markers.
-func (p *peer) readAtLeast(n int) string {
-	p.t.Helper()
-	var got []byte
-	buf := make([]byte, 4096)
-	for len(strip(string(got))) < n {
-		k, err := p.r.Read(buf)
-		require.NoError(p.t, err, "answer so far: %q", got)
-		got = append(got, buf[:k]...)
-	}
-	return string(got)
-}
-
-// rest reads until the server closes, which must be a clean end (FIN).
-func (p *peer) rest() string {
-	p.t.Helper()
-	b, err := io.ReadAll(p.r)
-	require.NoError(p.t, err, "expected a clean end of stream, not a reset")
-	return string(b)
-}
-
-// leave closes the connection, as a client that is done would.
-func (p *peer) leave() {
-	p.t.Helper()
-	require.NoError(p.t, p.conn.Close())
-}
-
-// reset aborts the connection: linger 0 makes Close send RST.
-func (p *peer) reset() {
-	p.t.Helper()
-	require.NoError(p.t, p.conn.SetLinger(0))
-	require.NoError(p.t, p.conn.Close())
-}
-
-// strip removes the "OK..." markers, leaving what was sent.
-func strip(answer string) string { return strings.ReplaceAll(answer, "OK...", "") }
-
-func lastWord(line string) string { return line[strings.LastIndex(line, " ")+1:] }
-
-// lines is an io.Writer that hands each complete line to a channel, so a
-// test can wait for the next line instead of sleeping.
-type lines struct {
-	mu      sync.Mutex
-	all     strings.Builder
-	part    string
-	ch      chan string
-	changed chan struct{} // closed and replaced on every write
-}
-
-func newLines() *lines {
-	return &lines{ch: make(chan string, 1000), changed: make(chan struct{})}
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.all.Write(p)
-	l.part += string(p)
-	for {
-		line, rest, ok := strings.Cut(l.part, "\n")
-		if !ok {
-			break
-		}
-		select {
-		case l.ch <- line:
-		default: // nobody is waiting for lines this old; String has them
-		}
-		l.part = rest
-	}
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.all.String()
-}
-
-// waitFor waits until the output so far satisfies done, and returns it.
-func (l *lines) waitFor(t testing.TB, what string, done func(out string) bool) string {
-	t.Helper()
-	timeout := time.After(wait)
-	for {
-		l.mu.Lock()
-		out, changed := l.all.String(), l.changed
-		l.mu.Unlock()
-		if done(out) {
-			return out
-		}
-		select {
-		case <-changed:
-		case <-timeout:
-			t.Fatalf("waited %v for %s; so far:\n%s", wait, what, out)
-			return ""
-		}
-	}
-}
-
-// waitForLine waits until line has been printed, and returns the output.
-func (l *lines) waitForLine(t testing.TB, line string) string {
-	t.Helper()
-	return l.waitFor(t, line, func(out string) bool {
-		return strings.HasPrefix(out, line+"\n") || strings.Contains(out, "\n"+line+"\n")
-	})
-}
-
-// stuckStdout stands for a pipe that nobody reads: once held, each Write
-// blocks until release, and then goes on to the recorder.
-type stuckStdout struct {
-	to       *lines
-	mu       sync.Mutex
-	held     bool
-	released chan struct{}
-	once     sync.Once
-}
-
-func (s *stuckStdout) hold() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.held = true
-}
-
-func (s *stuckStdout) release() { s.once.Do(func() { close(s.released) }) }
-
-func (s *stuckStdout) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	held := s.held
-	s.mu.Unlock()
-	if held {
-		<-s.released
-	}
-	return s.to.Write(p)
-}
-
-// linesAbout returns the log lines that mention who, once the server has
-// logged how that client's conversation ended.
-func (l *lines) linesAbout(t testing.TB, who string) []string {
-	t.Helper()
-	var about []string
-	l.waitFor(t, "the end of "+who, func(out string) bool {
-		about = nil
-		for _, line := range strings.Split(out, "\n") {
-			if strings.Contains(line, " "+who+" ") {
-				about = append(about, line)
-			}
-		}
-		return len(about) > 1
-	})
-	return about
-}
-
-func (l *lines) next(t testing.TB) string {
-	t.Helper()
-	select {
-	case line := <-l.ch:
-		return line
-	case <-time.After(wait):
-		t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
-		return ""
-	}
-}
-
-func runWithTimeout(t *testing.T, args []string, stdin io.Reader, stdout io.Writer) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	return run(ctx, args, stdin, stdout, io.Discard)
-}
-
-// closedPort returns an address where nothing listens: a port that was
-// just free and has been closed again.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := nettest.NewLocalListener("tcp4")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-func portOf(t *testing.T, addr string) string {
-	t.Helper()
-	_, port, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	return port
-}
-
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed (on Debian: apt-get install %s); .ci/run installs it", name, map[string]string{"nc": "netcat-openbsd", "telnet": "telnet"}[name])
-	}
-	return path
-}
-
-var ports = regexp.MustCompile(`(127\.0\.0\.1|\[::1\]|localhost):\d+`)
-
-// assertTranscript compares got with the README block marked
-// <!-- transcript: name -->, ignoring the "$ " command lines and the port
-// numbers, which change from run to run.
-func assertTranscript(t *testing.T, name, got string) {
-	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	marker := "<!-- transcript: " + name + " -->"
-	_, after, ok := strings.Cut(string(readme), marker)
-	require.True(t, ok, "README.md has no %s", marker)
-	_, block, ok := strings.Cut(after, "```console\n")
-	require.True(t, ok, "no ```console block after %s", marker)
-	block, _, ok = strings.Cut(block, "```")
-	require.True(t, ok, "unterminated block after %s", marker)
-
-	var want []string
-	for _, line := range strings.Split(strings.TrimSuffix(block, "\n"), "\n") {
-		if !strings.HasPrefix(line, "$ ") {
-			want = append(want, ports.ReplaceAllString(line, "$1:PORT"))
-		}
-	}
-	have := strings.Split(ports.ReplaceAllString(strings.TrimSuffix(got, "\n"), "$1:PORT"), "\n")
-	assert.Equal(t, want, have, "README transcript %q differs from the program's output", name)
-}
-
-func TestShutdownLosesNoReplyTheServerAlreadyProduced(t *testing.T) {
-	srv := startServer(t)
-	c := connect(t, srv.addr)
-	c.greeted()
-
-	// The server has produced this reply once its first byte arrives;
-	// the rest is still in flight when the stop comes.
-	c.write("answered\n")
-	first, err := c.r.ReadByte()
-	require.NoError(t, err)
-	require.Equal(t, byte('O'), first)
-	// This one goes out just before the stop: the server may not have
-	// read it yet, and then it owes no reply for it.
-	c.write("just before the stop\n")
-
-	srv.stop()
-	rest := c.rest()
-	answered, rest, ok := strings.Cut(rest, "bye: server shutting down\n")
-	require.True(t, ok, "no final line in %q", rest)
-	assert.Empty(t, rest, "nothing after the final line")
-	// A reply that was produced arrives whole, before the final line.
-	require.True(t, strings.HasPrefix(answered, "K...answered\n"), "got %q", answered)
-	late := strings.TrimPrefix(answered, "K...answered\n")
-	assert.Contains(t, []string{"", "OK...just before the stop\n"}, late,
-		"the late message is answered whole or not at all")
-	c.conn.Close()
-	require.NoError(t, srv.wait(t))
-}
-
-func TestNoGoroutinePerClientOutlivesAResetStorm(t *testing.T) {
-	srv := startServer(t)
-	c := connect(t, srv.addr)
-	c.greeted()
-	// While one client is served, exactly two goroutines run the
-	// program's code: the loop in serve, now inside handle, and the one
-	// that writes the log.
-	require.Equal(t, 2, settledProgramGoroutines(2), programGoroutines())
-
-	c.leave()
-	for i := 0; i < 50; i++ {
-		require.NoError(t, resetMidStream(srv.addr))
-	}
-	// The resets left nothing running behind: the same single loop
-	// serves the next client.
-	next := connect(t, srv.addr)
-	next.greeted()
-	next.ask("after the storm\n")
-	assert.Equal(t, 2, settledProgramGoroutines(2), programGoroutines())
-}
-
-// settledProgramGoroutines waits up to a few seconds for the number of
-// goroutines in main.go's functions to become want, and returns the last
-// count. A goroutine can outlive its work by a moment: the one that
-// context.AfterFunc starts to close an earlier test's listener may still
-// be inside close(2) when that server has already returned. Waiting for
-// the count to settle keeps such stragglers from being counted as leaks.
-func settledProgramGoroutines(want int) int {
-	deadline := time.Now().Add(wait)
-	for {
-		n := countProgramGoroutines()
-		if n == want || time.Now().After(deadline) {
-			return n
-		}
-		<-time.After(5 * time.Millisecond)
-	}
-}
-
-// countProgramGoroutines counts the goroutines in a function from main.go.
-func countProgramGoroutines() int {
-	stacks := programGoroutines()
-	if stacks == "" {
-		return 0
-	}
-	return len(strings.Split(stacks, "\n\n"))
-}
-
-// failingListener fails its first Accepts with errno, the way a kernel
-// reports it, then accepts for real. Tests use it for the errors a real
-// test cannot cause: Go's own Accept retries ECONNABORTED on Linux, and
-// filling the system's file table (ENFILE) would starve the machine. It
-// notes when each Accept was called, so a test can measure the pauses.
-type failingListener struct {
-	net.Listener
-	errno syscall.Errno
-	mu    sync.Mutex
-	fails int
-	calls []time.Time
-}
-
-func (l *failingListener) Accept() (net.Conn, error) {
-	l.mu.Lock()
-	l.calls = append(l.calls, time.Now())
-	if l.fails > 0 {
-		l.fails--
-		l.mu.Unlock()
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(),
-			Err: os.NewSyscallError("accept", l.errno)}
-	}
-	l.mu.Unlock()
-	return l.Listener.Accept()
-}
-
-func (l *failingListener) times() []time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]time.Time(nil), l.calls...)
-}
-
-func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	out := newLines()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- acceptLoop(ctx, &failingListener{Listener: ln, errno: syscall.ECONNABORTED, fails: 3}, config{idle: wait, grace: wait}, out)
-	}()
-
-	// Three failed Accepts, then this client is served as usual.
-	c := connect(t, ln.Addr().String())
-	c.greeted()
-	assert.Equal(t, "OK...hello\n", c.ask("hello\n"))
-	c.leave()
-
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "a client that gave up is no reason to stop")
-	case <-time.After(wait):
-		t.Fatal("the accept loop did not stop")
-	}
-	log := out.String()
-	assert.Equal(t, 1, strings.Count(log, "accept failed, retrying with back-off"), "one line for the streak:\n%s", log)
-	assert.Equal(t, 1, strings.Count(log, "accepting again after 3 failed attempts"), log)
-}
-
-func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	// The client connects first and waits in the backlog while the
-	// whole system is out of files (ENFILE): three Accepts fail.
-	c := connect(t, ln.Addr().String())
-	fake := &failingListener{Listener: ln, errno: syscall.ENFILE, fails: 3}
-	out := newLines()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- acceptLoop(ctx, fake, config{idle: wait, grace: wait}, out)
-	}()
-
-	// Once Accept works again, the waiting client is served.
-	c.greeted()
-	assert.Equal(t, "OK...hello\n", c.ask("hello\n"))
-	c.leave()
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "running out of files is no reason to stop")
-	case <-time.After(wait):
-		t.Fatal("the accept loop did not stop")
-	}
-
-	// It took the same path as EMFILE: one line with the EMFILE hint,
-	// pauses of at least 5, 10 and 20 ms, and one line when it is over.
-	log := out.String()
-	assert.Equal(t, 1, strings.Count(log, "accept failed, retrying with back-off"), "one line for the streak:\n%s", log)
-	assert.Contains(t, log, syscall.ENFILE.Error()+": the whole system is out of open files, not just this program")
-	assert.Contains(t, log, "(see docs/errors.md#emfile)")
-	assert.Equal(t, 1, strings.Count(log, "accepting again after 3 failed attempts"), log)
-	calls := fake.times()
-	require.GreaterOrEqual(t, len(calls), 4, "three failed Accepts, then the real one")
-	for i, pause := range []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond} {
-		assert.GreaterOrEqual(t, calls[i+1].Sub(calls[i]), pause, "pause after failure %d", i+1)
-	}
 }

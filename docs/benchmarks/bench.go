@@ -320,7 +320,7 @@ func goServers(bins map[string]string) []server {
 	}
 	// The sequential 05 ends a client's turn after -max-turn; a cell's
 	// connections must not be cut off in the middle of it.
-	loop := []string{"-max-turn", "0", "-max-conns", "20000"}
+	loop := []string{"-max-turn", "0"}
 	// The concurrent servers: room for every cell's clients, all of
 	// which come from one address, 127.0.0.1.
 	many := []string{"-max-conns", "20000"}
