@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -68,37 +67,4 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return errUsage
 	}
 	return waitTurn(ctx, *addr, *timeout, stdout)
-}
-
-// ---- errors ----
-
-// Winsock's numbers differ from the syscall.E* values Go defines on
-// Windows, so each cause is checked both ways.
-const (
-	wsaECONNRESET   = syscall.Errno(10054)
-	wsaECONNREFUSED = syscall.Errno(10061)
-)
-
-// explain turns an error into the one line a learner sees.
-func explain(err error) string {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: nothing listens at that address; is the server running? (see docs/errors.md#econnrefused)", err)
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET):
-		return fmt.Sprintf("%v: the server closed its listener before our turn came (see docs/errors.md#econnreset)", err)
-	case errors.Is(err, io.EOF):
-		return fmt.Sprintf("%v: the server closed the connection without a greeting (see docs/errors.md#eof)", err)
-	case isTimeout(err):
-		return fmt.Sprintf("%v: our turn did not come in time; raise -timeout (see docs/errors.md#timeout)", err)
-	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("%v: the host name could not be resolved (see docs/errors.md#no-such-host)", err)
-	}
-	return err.Error()
-}
-
-// isTimeout reports a deadline that passed, or a dial that gave up.
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }
