@@ -113,7 +113,7 @@ func TestReadmeRawSocketAsRootTranscript(t *testing.T) {
 	if !hasCapNetRaw(t) {
 		t.Skip("this process is not root and lacks CAP_NET_RAW")
 	}
-	// The README's command is `sudo ./create | grep -A1 SOCK_RAW`.
+	// The README's command is `sudo /tmp/create | grep -A1 SOCK_RAW`.
 	lines := strings.Split(runHere(t), "\n")
 	for i, line := range lines {
 		if strings.Contains(line, "SOCK_RAW") {
