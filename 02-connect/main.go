@@ -7,6 +7,9 @@
 // own and says what happened, so a failure names the step that failed:
 // an unknown host, a refused port, or a server that does not answer.
 //
+// This file is the client itself. cli.go has main and the flags,
+// errors.go the one-line explanations.
+//
 // Run it:
 //
 //	go run ./02-connect                             # example.com, port 80: needs the internet
@@ -17,71 +20,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// main only wires the process: flags come from os.Args, Ctrl+C and
-// SIGTERM cancel ctx, and an error becomes one line on stderr.
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		// -h printed the usage; asking for help is not a failure.
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "error:", explain(err))
-		os.Exit(1)
-	}
-}
-
-// errUsage marks a bad command line; the flag package already said why.
-var errUsage = errors.New("bad command line")
-
-// run is the whole program. Tests call it directly with their own
-// arguments and output, and cancel ctx instead of pressing Ctrl+C.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("02-connect", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	host := flags.String("host", "example.com", "host `name` or IP address of the web server")
-	port := flags.String("port", "80", "TCP `port` of the web server")
-	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for each step: resolving, each connect attempt, the reply")
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n", flags.Arg(0))
-		flags.Usage()
-		return errUsage
-	}
-	// A port is a number from 1 to 65535; a service name such as
-	// "http" is looked up in the system's list of services.
-	portNum, err := net.LookupPort("tcp", *port)
-	if err != nil || portNum == 0 {
-		fmt.Fprintf(stderr, "invalid -port %q: want a number from 1 to 65535\n", *port)
-		return errUsage
-	}
-	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "invalid -timeout %v: want a positive duration such as 5s\n", *timeout)
-		return errUsage
-	}
-	return fetchHead(ctx, *host, portNum, *timeout, stdout)
-}
 
 // fetchHead does the whole exchange: resolve, connect, send, receive,
 // close. Each step wraps its error with the step's name.
@@ -259,46 +204,4 @@ func shorten(s string) string {
 		return s[:60] + "..."
 	}
 	return s
-}
-
-// Winsock reports its own error numbers, which are not the syscall.E*
-// values Go defines on Windows, so each cause is checked both ways.
-const (
-	wsaECONNREFUSED = syscall.Errno(10061)
-	wsaECONNRESET   = syscall.Errno(10054)
-)
-
-// explain turns an error into the one line a learner sees, pointing to
-// the entry in docs/errors.md that says what happened and what to do.
-func explain(err error) string {
-	var dnsErr *net.DNSError
-	switch {
-	// A *net.DNSError comes first: a resolver that timed out is a
-	// resolving problem, not a slow web server.
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-		return fmt.Sprintf("%v: the name does not exist; check the spelling of -host (see docs/errors.md#no-such-host)", err)
-	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("%v: the host name could not be resolved; is the network up? (see docs/errors.md#no-such-host)", err)
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: nothing listens on that port; check -port, or start the server (see docs/errors.md#econnrefused)", err)
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET):
-		return fmt.Sprintf("%v: the server aborted the connection (see docs/errors.md#econnreset)", err)
-	case isTimeout(err):
-		return fmt.Sprintf("%v: no answer within -timeout; the host may be down or a firewall may drop the packets (see docs/errors.md#timeout)", err)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Sprintf("%v (see docs/errors.md#eof)", err)
-	case errors.Is(err, errNotHTTP), errors.Is(err, errHeadTooLarge):
-		return fmt.Sprintf("%v: is a web server listening on that port?", err)
-	}
-	return err.Error()
-}
-
-// isTimeout reports a deadline that passed. A read or write deadline
-// gives os.ErrDeadlineExceeded, but a dial that gives up may not: when
-// its context's time runs out first, the error only answers true to
-// Timeout, the one method of net.Error that is not deprecated. So both
-// are checked.
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -13,7 +14,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,14 +22,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/nettest"
 )
-
-// wait bounds every blocking step of a test, so a broken program fails
-// the test instead of hanging it.
-const wait = 5 * time.Second
-
-// okReply is what the local test server sends: a small HTTP reply. The
-// README's nc example sends the same bytes.
-const okReply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n"
 
 func TestSendsAGetWithHostAndConnectionClose(t *testing.T) {
 	requests := make(chan string, 1)
@@ -123,7 +115,7 @@ func TestRefusedPortSaysConnectionRefused(t *testing.T) {
 	addr := closedPort(t)
 	_, err := runClient(t, "-host", "127.0.0.1", "-port", portOf(t, addr))
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED), "want connection refused, got %v", err)
+	assert.True(t, isErrno(err, syscall.ECONNREFUSED), "want connection refused, got %v", err)
 	assert.Contains(t, explain(err), "(see docs/errors.md#econnrefused)")
 
 	// Python's connect_ex returns this number instead of raising; in Go
@@ -214,12 +206,22 @@ func TestServerClosingBeforeTheEndOfTheHeadIsAnUnexpectedEOF(t *testing.T) {
 	assert.Contains(t, explain(err), "(see docs/errors.md#eof)")
 }
 
-func TestBadPortIsAUsageError(t *testing.T) {
+func TestBadPortIsAUsageErrorThatNamesBothForms(t *testing.T) {
 	for _, port := range []string{"0", "65536", "eighty", "-1"} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), []string{"-port", port}, nil, io.Discard, &stderr)
 		assert.ErrorIs(t, err, errUsage, "-port %s", port)
-		assert.Contains(t, stderr.String(), "invalid -port")
+		assert.Equal(t, fmt.Sprintf("invalid -port %q: want a number from 1 to 65535, or a service name such as http\n", port), stderr.String())
+	}
+}
+
+func TestPortCanBeAServiceName(t *testing.T) {
+	// The system's list of services (or Go's own, where there is none)
+	// knows the well-known ports by name, as Python's getservbyname does.
+	for name, want := range map[string]int{"http": 80, "https": 443, "8080": 8080} {
+		port, err := parsePort(name)
+		require.NoError(t, err, "-port %s", name)
+		assert.Equal(t, want, port, "-port %s", name)
 	}
 }
 
@@ -301,181 +303,4 @@ func TestReadmeSilentServerTranscript(t *testing.T) {
 	out, err := runClient(t, "-host", "127.0.0.1", "-port", portOf(t, addr), "-timeout", "200ms")
 	require.Error(t, err)
 	assertTranscript(t, "silent", out+"error: "+explain(err)+"\n")
-}
-
-// ---- helpers ----
-
-// serve starts a plain TCP server (not net/http: the point is to see the
-// bytes) that runs handle for each connection, and returns its address.
-func serve(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := nettest.NewLocalListener("tcp4")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return // closed by Cleanup
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(wait))
-				handle(conn)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
-
-// answer reads the request's head, hands it to requests (if not nil),
-// and sends reply.
-func answer(reply string, requests chan<- string) func(net.Conn) {
-	return func(conn net.Conn) {
-		req := readRequest(conn)
-		if requests != nil {
-			requests <- req
-		}
-		io.WriteString(conn, reply)
-	}
-}
-
-// silent reads the request and then sends nothing until the client
-// leaves (or the test's deadline passes).
-func silent(conn net.Conn) {
-	readRequest(conn)
-	io.Copy(io.Discard, conn)
-}
-
-// readRequest reads one request head, up to and including the blank
-// line, byte by byte so nothing after it is consumed.
-func readRequest(conn net.Conn) string {
-	var req []byte
-	b := make([]byte, 1)
-	for !bytes.HasSuffix(req, []byte("\r\n\r\n")) && len(req) < 4096 {
-		if _, err := conn.Read(b); err != nil {
-			break
-		}
-		req = append(req, b[0])
-	}
-	return string(req)
-}
-
-// runClient runs the program with args and returns what it printed.
-func runClient(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	var out bytes.Buffer
-	err := run(ctx, args, nil, &out, io.Discard)
-	return out.String(), err
-}
-
-// closedPort returns an address where nothing listens: a port that was
-// just free and has been closed again.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := nettest.NewLocalListener("tcp4")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-func portOf(t *testing.T, addr string) string {
-	t.Helper()
-	_, port, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	return port
-}
-
-// endless repeats s forever.
-type endless string
-
-func (e endless) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		n += copy(p[n:], e)
-	}
-	return n, nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// linuxWords is how Linux words the system error a README transcript
-// shows, keyed by Winsock's number for the same error. Windows words it
-// its own way, from the name of the call on ("connectex: No connection
-// could be made because the target machine actively refused it.").
-var linuxWords = map[syscall.Errno]string{
-	wsaECONNREFUSED: "connect: connection refused",
-}
-
-// inLinuxWords returns line unchanged, except on Windows: there it puts
-// Linux's words in place of the system's own for the error inside err, so
-// the transcript test still compares everything else on the line.
-func inLinuxWords(t *testing.T, err error, line string) string {
-	t.Helper()
-	if runtime.GOOS != "windows" {
-		return line
-	}
-	var sysErr *os.SyscallError
-	require.True(t, errors.As(err, &sysErr), "want an *os.SyscallError inside %v", err)
-	var errno syscall.Errno
-	require.True(t, errors.As(sysErr, &errno), "want a syscall.Errno inside %v", sysErr)
-	linux, ok := linuxWords[errno]
-	require.True(t, ok, "no Linux wording for Winsock error %d (%v)", int(errno), errno)
-	require.Contains(t, line, sysErr.Error())
-	return strings.Replace(line, sysErr.Error(), linux, 1)
-}
-
-var (
-	ports = regexp.MustCompile(`(127\.0\.0\.1|\[::1\]|localhost):\d+`)
-	// The resolver's address ("on 10.0.0.53:53") is part of a DNS error
-	// on some systems and differs from machine to machine.
-	resolver = regexp.MustCompile(` on \S+:53:`)
-)
-
-// assertTranscript compares got with the README block marked
-// <!-- transcript: name -->, ignoring the "$ " command lines, the port
-// numbers and the DNS server's address, which change from run to run.
-func assertTranscript(t *testing.T, name, got string) {
-	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	marker := "<!-- transcript: " + name + " -->"
-	_, after, ok := strings.Cut(string(readme), marker)
-	require.True(t, ok, "README.md has no %s", marker)
-	_, block, ok := strings.Cut(after, "```console\n")
-	require.True(t, ok, "no ```console block after %s", marker)
-	block, _, ok = strings.Cut(block, "```")
-	require.True(t, ok, "unterminated block after %s", marker)
-
-	normalise := func(s string) string {
-		return resolver.ReplaceAllString(ports.ReplaceAllString(s, "$1:PORT"), ":")
-	}
-	var want []string
-	for _, line := range strings.Split(strings.TrimSuffix(block, "\n"), "\n") {
-		if !strings.HasPrefix(line, "$ ") {
-			want = append(want, normalise(line))
-		}
-	}
-	have := strings.Split(normalise(strings.TrimSuffix(got, "\n")), "\n")
-	assert.Equal(t, want, have, "README transcript %q differs from the program's output", name)
 }

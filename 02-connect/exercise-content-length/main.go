@@ -152,28 +152,3 @@ func readHead(br *bufio.Reader) ([]string, error) {
 		lines = append(lines, line)
 	}
 }
-
-// Winsock's numbers, which are not Go's syscall.E* values on Windows.
-const (
-	wsaECONNREFUSED = syscall.Errno(10061)
-	wsaECONNRESET   = syscall.Errno(10054)
-)
-
-// explain turns an error into the one line a learner sees.
-func explain(err error) string {
-	var dnsErr *net.DNSError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("%v: the host name could not be resolved (see docs/errors.md#no-such-host)", err)
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: nothing listens on that port (see docs/errors.md#econnrefused)", err)
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET):
-		return fmt.Sprintf("%v: the server aborted the connection (see docs/errors.md#econnreset)", err)
-	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		return fmt.Sprintf("%v: no answer within -timeout (see docs/errors.md#timeout)", err)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Sprintf("%v (see docs/errors.md#eof)", err)
-	}
-	return err.Error()
-}

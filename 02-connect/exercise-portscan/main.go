@@ -156,17 +156,13 @@ var (
 	errBadScanner = errors.New("scanner needs Timeout > 0 and Workers >= 1")
 )
 
-// Winsock's number for a refused connection, which is not Go's
-// syscall.ECONNREFUSED on Windows.
-const wsaECONNREFUSED = syscall.Errno(10061)
-
 // classify turns the error of one connect attempt into a verdict.
 func classify(err error) State {
 	var netErr net.Error
 	switch {
 	case err == nil:
 		return Open
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
+	case isErrno(err, syscall.ECONNREFUSED):
 		return Closed
 	case errors.Is(err, context.Canceled):
 		return Failed
@@ -195,12 +191,4 @@ func parsePorts(s string) ([]int, error) {
 		}
 	}
 	return ports, nil
-}
-
-// explain turns an error into the one line a learner sees.
-func explain(err error) string {
-	if errors.Is(err, errNotLoopback) {
-		return fmt.Sprintf("%v: this scanner only scans this machine (127.0.0.0/8 or ::1)", err)
-	}
-	return err.Error()
 }
