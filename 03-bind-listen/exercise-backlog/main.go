@@ -87,15 +87,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // errBadBacklog is a backlog below 1.
 var errBadBacklog = errors.New("the backlog must be 1 or more")
 
-// Winsock's number for a refused connection, which is not Go's
-// syscall.ECONNREFUSED on Windows.
-const wsaECONNREFUSED = syscall.Errno(10061)
-
 // cannotGetIn reports the two ways a full queue turns a client away:
 // Linux drops its connection request, so the client times out; other
 // systems may refuse it at once.
 func cannotGetIn(err error) bool {
 	var netErr net.Error
 	return (errors.As(err, &netErr) && netErr.Timeout()) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED)
+		isErrno(err, syscall.ECONNREFUSED)
 }

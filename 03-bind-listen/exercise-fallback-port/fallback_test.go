@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -120,15 +121,11 @@ func TestCommandPrintsWhereItListensAndStopsOnCancel(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-addr", addrOf(p), "-tries", "20"}, out, &errOut) }()
 
-	select {
-	case line := <-out.ch:
-		assert.Regexp(t, `^listening on 127\.0\.0\.1:\d+$`, line)
-		assert.NotEqual(t, "listening on "+addrOf(p), line)
-	case err := <-done:
-		t.Fatalf("run ended before it listened: %v", err)
-	case <-time.After(wait):
-		t.Fatal("run printed nothing")
-	}
+	// The first line comes before run can fail: run prints it only once
+	// it listens. (If run fails instead, next says so after wait.)
+	line := out.next(t)
+	assert.Regexp(t, `^listening on 127\.0\.0\.1:\d+$`, line)
+	assert.NotEqual(t, "listening on "+addrOf(p), line)
 	cancel() // what Ctrl+C does
 	select {
 	case err := <-done:
@@ -200,23 +197,67 @@ func addrOf(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 
 func portOf(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
 
-// lines is an io.Writer that hands each line to a channel, so a test
-// waits for a line instead of sleeping.
+// lines is an io.Writer that keeps what the program prints, so a test
+// can wait for the next line instead of sleeping. It never blocks the
+// program and never drops a line: Write appends under a mutex and wakes
+// a waiter through a channel that holds at most one wake-up, and the
+// waiter looks again, with a deadline.
 type lines struct {
-	ch  chan string
-	buf []byte
+	mu       sync.Mutex
+	all      strings.Builder
+	complete []string // every whole line so far
+	part     string   // the start of a line still being written
+	taken    int      // lines already returned by next
+	notify   chan struct{}
 }
 
-func newLines() *lines { return &lines{ch: make(chan string, 100)} }
+func newLines() *lines { return &lines{notify: make(chan struct{}, 1)} }
 
 func (l *lines) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
+	l.mu.Lock()
+	l.all.Write(p)
+	l.part += string(p)
 	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			return len(p), nil
+		line, rest, ok := strings.Cut(l.part, "\n")
+		if !ok {
+			break
 		}
-		l.ch <- string(l.buf[:i])
-		l.buf = l.buf[i+1:]
+		l.complete = append(l.complete, line)
+		l.part = rest
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default: // a wake-up is already waiting
+	}
+	return len(p), nil
+}
+
+func (l *lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.all.String()
+}
+
+// next returns the next whole line the program printed, waiting for it
+// for at most wait.
+func (l *lines) next(t *testing.T) string {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		l.mu.Lock()
+		if l.taken < len(l.complete) {
+			line := l.complete[l.taken]
+			l.taken++
+			l.mu.Unlock()
+			return line
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.notify:
+		case <-deadline:
+			t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
+			return ""
+		}
 	}
 }

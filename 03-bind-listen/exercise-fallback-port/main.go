@@ -82,21 +82,3 @@ var (
 	// errBadRange: a first port or a number of tries that make no sense.
 	errBadRange = errors.New("want a port from 0 to 65535 and tries >= 1, ending at 65535 at most")
 )
-
-// Winsock reports its own error numbers, which are not the syscall.E*
-// values Go defines on Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE    = syscall.Errno(10048)
-	wsaEADDRNOTAVAIL = syscall.Errno(10049)
-)
-
-// explain turns an error into the one line a learner sees.
-func explain(err error) string {
-	switch {
-	case errors.Is(err, errAllInUse):
-		return fmt.Sprintf("%v: stop what runs there, or raise -tries (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, wsaEADDRNOTAVAIL):
-		return fmt.Sprintf("%v: that IP address is not one of this machine's (see docs/errors.md#eaddrnotavail)", err)
-	}
-	return err.Error()
-}
