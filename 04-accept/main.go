@@ -6,6 +6,9 @@
 // This program accepts a single client, prints who it is, reads one
 // message, sends the same bytes back and exits.
 //
+// This file is the server itself. cli.go has main and the flags,
+// client.go the -client, errors.go the one-line explanations.
+//
 // Run it:
 //
 //	go run ./04-accept                 # server, on 127.0.0.1:9004
@@ -14,65 +17,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 )
-
-// main only wires the process: flags come from os.Args, Ctrl+C and
-// SIGTERM cancel ctx, and an error becomes one line on stderr.
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		// -h printed the usage; asking for help is not a failure.
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "error:", explain(err))
-		os.Exit(1)
-	}
-}
-
-// errUsage marks a bad command line; the flag package already said why.
-var errUsage = errors.New("bad command line")
-
-// run is the whole program. Tests call it directly with their own
-// arguments, input and output, and cancel ctx instead of pressing Ctrl+C.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("04-accept", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	addr := flags.String("addr", "127.0.0.1:9004", "`host:port` to listen on (port 0 picks a free port), or to connect to with -client")
-	client := flags.Bool("client", false, "connect to -addr and send each line of standard input")
-	idle := flags.Duration("idle-timeout", 30*time.Second, "how long to wait for the client to send something")
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n", flags.Arg(0))
-		flags.Usage()
-		return errUsage
-	}
-
-	if *client {
-		return runClient(ctx, *addr, *idle, stdin, stdout)
-	}
-	return serveOne(ctx, *addr, *idle, stdout)
-}
 
 // serveOne listens on addr, accepts one client, echoes one read and
 // returns. Cancelling ctx before a client arrives returns nil: stopping a
@@ -164,102 +115,4 @@ func closeGracefully(conn *net.TCPConn) {
 	conn.SetReadDeadline(time.Now().Add(time.Second))
 	io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
 	conn.Close()
-}
-
-// runClient connects to addr, then for each line of stdin sends it and
-// prints the reply. When stdin ends it half-closes the connection, prints
-// whatever the server still sends, and returns when the server closes.
-func runClient(ctx context.Context, addr string, timeout time.Duration, stdin io.Reader, stdout io.Writer) error {
-	dialer := net.Dialer{Timeout: 5 * time.Second}
-	conn, err := dialer.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", addr, err)
-	}
-	defer conn.Close()
-	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stopConn()
-
-	replies := bufio.NewReader(conn)
-	lines := bufio.NewScanner(stdin)
-	for lines.Scan() {
-		if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
-			return err
-		}
-		if _, err := fmt.Fprintf(conn, "%s\n", lines.Text()); err != nil {
-			return fmt.Errorf("send to %s: %w", addr, err)
-		}
-		// Wait for the reply before sending the next line, so each
-		// answer is printed under the question that caused it.
-		reply, err := replies.ReadString('\n')
-		fmt.Fprint(stdout, reply)
-		if errors.Is(err, io.EOF) {
-			// The server closed: there is nobody left to send to.
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read from %s: %w", addr, err)
-		}
-	}
-	if err := lines.Err(); err != nil {
-		return fmt.Errorf("read standard input: %w", err)
-	}
-
-	// Half-close: the server reads EOF, but we can still read its answer.
-	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
-		return fmt.Errorf("close write side: %w", err)
-	}
-	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
-	if _, err := io.Copy(stdout, replies); err != nil {
-		return fmt.Errorf("read from %s: %w", addr, err)
-	}
-	return nil
-}
-
-// Winsock reports its own error numbers, which are not the syscall.E*
-// values Go defines on Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE    = syscall.Errno(10048)
-	wsaECONNREFUSED  = syscall.Errno(10061)
-	wsaECONNRESET    = syscall.Errno(10054)
-	wsaEADDRNOTAVAIL = syscall.Errno(10049)
-	wsaEACCES        = syscall.Errno(10013)
-)
-
-// explain turns an error into the one line a learner sees, pointing to
-// the entry in docs/errors.md that says what happened and what to do.
-func explain(err error) string {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return fmt.Sprintf("%v: another program already listens there; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, wsaEADDRNOTAVAIL):
-		return fmt.Sprintf("%v: that IP address is not one of this machine's (see docs/errors.md#eaddrnotavail)", err)
-	case errors.Is(err, syscall.EACCES) || errors.Is(err, wsaEACCES):
-		return fmt.Sprintf("%v: ports below 1024 need special permission; use a higher port (see docs/errors.md#eacces)", err)
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: nothing listens at that address; is the server running? (see docs/errors.md#econnrefused)", err)
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET):
-		return fmt.Sprintf("%v: the peer aborted the connection (see docs/errors.md#econnreset)", err)
-	case isTimeout(err):
-		return fmt.Sprintf("%v: no answer in time (see docs/errors.md#timeout)", err)
-	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("%v: the host name could not be resolved (see docs/errors.md#no-such-host)", err)
-	}
-	return err.Error()
-}
-
-// isReset reports a connection the peer aborted with RST instead of
-// closing it with FIN.
-func isReset(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET)
-}
-
-// isTimeout reports a deadline that passed: a read or write deadline
-// (os.ErrDeadlineExceeded) or a dial that gave up. Timeout is the one
-// method of net.Error that is not deprecated.
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }

@@ -3,15 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
-	"regexp"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,10 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/nettest"
 )
-
-// wait bounds every blocking step of a test, so a broken server fails the
-// test instead of hanging it.
-const wait = 5 * time.Second
 
 func TestPrintsTheAddressItReallyListensOn(t *testing.T) {
 	srv := startServer(t, "-addr", "127.0.0.1:0")
@@ -84,7 +76,7 @@ func TestSecondClientIsRefusedOnceTheFirstIsAccepted(t *testing.T) {
 	srv.out.next(t) // "client connected from ...": the listener is closed now
 
 	_, err := net.DialTimeout("tcp", srv.addr, wait)
-	assert.True(t, errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED), "want connection refused, got %v", err)
+	assert.True(t, isErrno(err, syscall.ECONNREFUSED), "want connection refused, got %v", err)
 }
 
 func TestClientThatLeavesWithoutSendingEndsCleanly(t *testing.T) {
@@ -145,36 +137,98 @@ func TestBusyAddressFailsWithAddressInUse(t *testing.T) {
 
 	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, nil, io.Discard, io.Discard)
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE), "want EADDRINUSE, got %v", err)
+	assert.True(t, isErrno(err, syscall.EADDRINUSE), "want EADDRINUSE, got %v", err)
 	assert.Contains(t, explain(err), "(see docs/errors.md#eaddrinuse)")
 }
 
 func TestClientSendsEachLineAndPrintsTheReply(t *testing.T) {
 	srv := startServer(t, "-addr", "127.0.0.1:0")
-	var out bytes.Buffer
-	err := runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\n"), &out)
+	out, stderr, err := talk(t, srv.addr, strings.NewReader("hello\n"))
 	require.NoError(t, err)
-	assert.Equal(t, "hello\n", out.String())
+	assert.Equal(t, "hello\n", out)
+	assert.Empty(t, stderr, "input ended first: nothing to say")
 	require.NoError(t, srv.wait(t))
 }
 
-func TestClientStopsSendingWhenTheServerHasClosed(t *testing.T) {
+func TestClientSaysOnceThatTheServerClosedWhenInputIsLeft(t *testing.T) {
 	srv := startServer(t, "-addr", "127.0.0.1:0")
-	var out bytes.Buffer
-	// This server answers one message only; the client must notice the
-	// closed connection and end without an error.
-	err := runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("one\ntwo\nthree\n"), &out)
+	// This server answers one message only. The client prints that
+	// answer, then learns the server has gone when it sends the second
+	// line: it says so once on stderr and ends without an error.
+	out, stderr, err := talk(t, srv.addr, strings.NewReader("one\ntwo\nthree\n"))
 	require.NoError(t, err)
-	assert.Equal(t, "one\n", out.String())
+	assert.Equal(t, "one\n", out)
+	assert.Equal(t, "server closed the connection\n", stderr)
 	require.NoError(t, srv.wait(t))
+}
+
+func TestClientStoppedWhileWaitingForAReplyExitsCleanlyAndSilently(t *testing.T) {
+	// A server that accepts and never answers.
+	ln := listener(t)
+	go func() {
+		if conn, err := ln.Accept(); err == nil {
+			t.Cleanup(func() { conn.Close() })
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdin, feed := io.Pipe()
+	t.Cleanup(func() { feed.Close() })
+	stdout, stderr := newLines(), newLines()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-client", "-addr", ln.Addr().String()}, stdin, stdout, stderr)
+	}()
+	_, err := io.WriteString(feed, "hello\n") // taken: the client now waits for the reply
+	require.NoError(t, err)
+	cancel() // what Ctrl+C does
+
+	require.NoError(t, waitFor(t, done), "Ctrl+C is not an error")
+	assert.Empty(t, stdout.String())
+	assert.Empty(t, stderr.String(), "Ctrl+C ends the client without a word")
+}
+
+func TestClientStoppedWhileWaitingForInputExitsAtOnce(t *testing.T) {
+	srv := startServer(t, "-addr", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	// Standard input that never ends and never sends: a terminal where
+	// nobody types. Ctrl+C must not wait for an Enter key.
+	pipe, feed := io.Pipe()
+	t.Cleanup(func() { feed.Close() })
+	stdin := &firstRead{r: pipe, reading: make(chan struct{})}
+	stderr := newLines()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-client", "-addr", srv.addr}, stdin, io.Discard, stderr)
+	}()
+	select {
+	case <-stdin.reading: // connected, and now waiting for input
+	case <-time.After(wait):
+		t.Fatal("the client never read its input")
+	}
+	cancel()
+
+	require.NoError(t, waitFor(t, done))
+	assert.Empty(t, stderr.String())
 }
 
 func TestClientReportsConnectionRefused(t *testing.T) {
 	addr := closedPort(t)
-	err := runWithTimeout(t, []string{"-client", "-addr", addr}, strings.NewReader("hi\n"), io.Discard)
+	_, _, err := talk(t, addr, strings.NewReader("hi\n"))
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED), "want ECONNREFUSED, got %v", err)
+	assert.True(t, isErrno(err, syscall.ECONNREFUSED), "want ECONNREFUSED, got %v", err)
 	assert.Contains(t, explain(err), "(see docs/errors.md#econnrefused)")
+}
+
+func TestAddressWithoutAHostGetsAHint(t *testing.T) {
+	// "-addr 9004" is a port alone: Go wants host:port. The error says
+	// how to write it, for the server and for the client alike.
+	err := run(context.Background(), []string{"-addr", "9004"}, nil, io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.Equal(t, "listen on 9004: address 9004: missing port in address (write host:port, e.g. 127.0.0.1:9004 or :9004)", explain(err))
+
+	err = run(context.Background(), []string{"-client", "-addr", "9004"}, nil, io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.Equal(t, "connect to 9004: address 9004: missing port in address (write host:port, e.g. 127.0.0.1:9004 or :9004)", explain(err))
 }
 
 func TestBadFlagIsAUsageError(t *testing.T) {
@@ -244,10 +298,10 @@ func TestReadmeServerTranscript(t *testing.T) {
 
 func TestReadmeClientTranscript(t *testing.T) {
 	srv := startServer(t, "-addr", "127.0.0.1:0")
-	var out bytes.Buffer
-	require.NoError(t, runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\n"), &out))
+	out, _, err := talk(t, srv.addr, strings.NewReader("hello\n"))
+	require.NoError(t, err)
 	require.NoError(t, srv.wait(t))
-	assertTranscript(t, "client", out.String())
+	assertTranscript(t, "client", out)
 }
 
 func TestReadmeAddressInUseTranscript(t *testing.T) {
@@ -259,188 +313,24 @@ func TestReadmeAddressInUseTranscript(t *testing.T) {
 	assertTranscript(t, "address-in-use", "error: "+inLinuxWords(t, err, explain(err))+"\n")
 }
 
-// ---- helpers ----
-
-// server is the program running in this test process, as `go run` would
-// run it, with its output captured line by line.
-type server struct {
-	addr string
-	out  *lines
-	stop context.CancelFunc
-	done chan error
-}
-
-// startServer runs the program with args and waits for it to print the
-// address it listens on.
-func startServer(t *testing.T, args ...string) *server {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := &server{out: newLines(), stop: cancel, done: make(chan error, 1)}
-	go func() { srv.done <- run(ctx, args, nil, srv.out, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-srv.done:
-		case <-time.After(wait):
-			t.Error("server did not stop after cancel")
+// The recorder must never hold up the program it records, however much
+// it prints before a test reads it.
+func TestLineRecorderNeverBlocksAChattyProgram(t *testing.T) {
+	const n = 5000
+	l := newLines()
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(l, "line %d\n", i)
 		}
-	})
-	first := srv.out.next(t)
-	addr, ok := strings.CutPrefix(first, "listening on ")
-	require.True(t, ok, "first line should give the address, got %q", first)
-	srv.addr = addr
-	return srv
-}
-
-// wait returns the program's result, failing the test if it runs on.
-func (s *server) wait(t *testing.T) error {
-	t.Helper()
+	}()
 	select {
-	case err := <-s.done:
-		s.done <- err // let Cleanup see it too
-		return err
+	case <-printed:
 	case <-time.After(wait):
-		t.Fatal("server did not return")
-		return nil
+		t.Fatalf("printing %d lines with nobody reading blocked", n)
 	}
-}
-
-// lines is an io.Writer that hands each complete line to a channel, so a
-// test can wait for the next line instead of sleeping.
-type lines struct {
-	mu   sync.Mutex
-	all  strings.Builder
-	part string
-	ch   chan string
-}
-
-func newLines() *lines { return &lines{ch: make(chan string, 1000)} }
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.all.Write(p)
-	l.part += string(p)
-	for {
-		line, rest, ok := strings.Cut(l.part, "\n")
-		if !ok {
-			break
-		}
-		l.ch <- line
-		l.part = rest
+	for i := 0; i < n; i++ {
+		require.Equal(t, fmt.Sprintf("line %d", i), l.next(t), "no line is lost")
 	}
-	return len(p), nil
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.all.String()
-}
-
-func (l *lines) next(t *testing.T) string {
-	t.Helper()
-	select {
-	case line := <-l.ch:
-		return line
-	case <-time.After(wait):
-		t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
-		return ""
-	}
-}
-
-func runWithTimeout(t *testing.T, args []string, stdin io.Reader, stdout io.Writer) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	return run(ctx, args, stdin, stdout, io.Discard)
-}
-
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, wait)
-	require.NoError(t, err)
-	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-// closedPort returns an address where nothing listens: a port that was
-// just free and has been closed again.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := nettest.NewLocalListener("tcp4")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-func portOf(t *testing.T, addr string) string {
-	t.Helper()
-	_, port, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	return port
-}
-
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed (on Debian: apt-get install %s); .ci/run installs it", name, map[string]string{"nc": "netcat-openbsd", "telnet": "telnet"}[name])
-	}
-	return path
-}
-
-// linuxWords is how Linux words the system error a README transcript
-// shows, keyed by Winsock's number for the same error. Windows words it
-// its own way ("bind: Only one usage of each socket address
-// (protocol/network address/port) is normally permitted.").
-var linuxWords = map[syscall.Errno]string{
-	wsaEADDRINUSE: "bind: address already in use",
-}
-
-// inLinuxWords returns line unchanged, except on Windows: there it puts
-// Linux's words in place of the system's own for the error inside err, so
-// the transcript test still compares everything else on the line.
-func inLinuxWords(t *testing.T, err error, line string) string {
-	t.Helper()
-	if runtime.GOOS != "windows" {
-		return line
-	}
-	var sysErr *os.SyscallError
-	require.True(t, errors.As(err, &sysErr), "want an *os.SyscallError inside %v", err)
-	var errno syscall.Errno
-	require.True(t, errors.As(sysErr, &errno), "want a syscall.Errno inside %v", sysErr)
-	linux, ok := linuxWords[errno]
-	require.True(t, ok, "no Linux wording for Winsock error %d (%v)", int(errno), errno)
-	require.Contains(t, line, sysErr.Error())
-	return strings.Replace(line, sysErr.Error(), linux, 1)
-}
-
-var ports = regexp.MustCompile(`(127\.0\.0\.1|\[::1\]|localhost):\d+`)
-
-// assertTranscript compares got with the README block marked
-// <!-- transcript: name -->, ignoring the "$ " command lines and the port
-// numbers, which change from run to run.
-func assertTranscript(t *testing.T, name, got string) {
-	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	marker := "<!-- transcript: " + name + " -->"
-	_, after, ok := strings.Cut(string(readme), marker)
-	require.True(t, ok, "README.md has no %s", marker)
-	_, block, ok := strings.Cut(after, "```console\n")
-	require.True(t, ok, "no ```console block after %s", marker)
-	block, _, ok = strings.Cut(block, "```")
-	require.True(t, ok, "unterminated block after %s", marker)
-
-	var want []string
-	for _, line := range strings.Split(strings.TrimSuffix(block, "\n"), "\n") {
-		if !strings.HasPrefix(line, "$ ") {
-			want = append(want, ports.ReplaceAllString(line, "$1:PORT"))
-		}
-	}
-	have := strings.Split(ports.ReplaceAllString(strings.TrimSuffix(got, "\n"), "$1:PORT"), "\n")
-	assert.Equal(t, want, have, "README transcript %q differs from the program's output", name)
 }

@@ -229,20 +229,24 @@ func readLine(t *testing.T, r *bufio.Reader) string {
 	return line
 }
 
-// lines is an io.Writer that hands each complete line to a channel, so
-// a test can wait for the next line instead of sleeping.
+// lines is an io.Writer that keeps what the program prints, so a test
+// can wait for the next line instead of sleeping. It never blocks the
+// program and never drops a line: Write appends under a mutex and wakes
+// a waiter through a channel that holds at most one wake-up, and the
+// waiter looks again, with a deadline.
 type lines struct {
-	mu   sync.Mutex
-	all  strings.Builder
-	part string
-	ch   chan string
+	mu       sync.Mutex
+	all      strings.Builder
+	complete []string // every whole line so far
+	part     string   // the start of a line still being written
+	taken    int      // lines already returned by next
+	notify   chan struct{}
 }
 
-func newLines() *lines { return &lines{ch: make(chan string, 100)} }
+func newLines() *lines { return &lines{notify: make(chan struct{}, 1)} }
 
 func (l *lines) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.all.Write(p)
 	l.part += string(p)
 	for {
@@ -250,8 +254,13 @@ func (l *lines) Write(p []byte) (int, error) {
 		if !ok {
 			break
 		}
-		l.ch <- line
+		l.complete = append(l.complete, line)
 		l.part = rest
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default: // a wake-up is already waiting
 	}
 	return len(p), nil
 }
@@ -262,14 +271,26 @@ func (l *lines) String() string {
 	return l.all.String()
 }
 
+// next returns the next whole line the program printed, waiting for it
+// for at most wait.
 func (l *lines) next(t *testing.T) string {
 	t.Helper()
-	select {
-	case line := <-l.ch:
-		return line
-	case <-time.After(wait):
-		t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
-		return ""
+	deadline := time.After(wait)
+	for {
+		l.mu.Lock()
+		if l.taken < len(l.complete) {
+			line := l.complete[l.taken]
+			l.taken++
+			l.mu.Unlock()
+			return line
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.notify:
+		case <-deadline:
+			t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
+			return ""
+		}
 	}
 }
 

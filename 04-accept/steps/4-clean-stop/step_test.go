@@ -1,0 +1,248 @@
+package main
+
+// Step 4's tests call serveOne in this process on a free port, as main
+// does, except the one about Ctrl+C: a signal goes to a process, so that
+// test builds the step and runs it.
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The fix for step 3's pitfall: Ctrl+C cancels a context instead of
+// killing the process, and the server stops with a last line and exit
+// code 0.
+func TestCtrlCWhileWaitingForAClientStopsCleanly(t *testing.T) {
+	p := startProcess(t)
+	rest, err := p.interrupt(t)
+	require.NoError(t, err, "exit code 0")
+	assert.Equal(t, []string{"stopped before any client connected"}, rest)
+}
+
+func TestStopWhileWaitingForTheClientsMessageIsClean(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := start(t, func(stdout io.Writer) error { return serveOne(ctx, "127.0.0.1:0", wait, stdout) })
+	dial(t, srv.addr)
+	srv.out.next(t) // "client connected from ...": serveOne is in Read now
+	cancel()        // what Ctrl+C does
+
+	require.NoError(t, srv.wait(t))
+	assert.Equal(t, "stopped while waiting for the client", srv.out.next(t))
+}
+
+// The pitfall, fixed in the finished program: while the server talks to
+// its one client, the listener is still open, so the kernel accepts a
+// second client into the backlog. Its connect succeeds, and it then
+// waits for a server that will never serve it.
+func TestASecondClientIsConnectedButNeverServed(t *testing.T) {
+	srv := start(t, func(stdout io.Writer) error {
+		return serveOne(context.Background(), "127.0.0.1:0", wait, stdout)
+	})
+	first := dial(t, srv.addr)
+	srv.out.next(t) // the first client is being served
+
+	second := dial(t, srv.addr) // the kernel completes the handshake
+	_, err := second.Write([]byte("me too\n"))
+	require.NoError(t, err, "nothing tells the second client it will not be served")
+
+	_, err = first.Write([]byte("hello\n"))
+	require.NoError(t, err)
+	require.NoError(t, first.CloseWrite())
+	require.NoError(t, srv.wait(t))
+
+	// The server is gone; all the second client ever gets is the end.
+	reply, _ := io.ReadAll(second)
+	assert.Empty(t, reply, "no echo for the second client")
+}
+
+// ---- helpers: the step's serveOne run in this process ----
+
+// wait bounds every blocking step of a test, so a broken step fails the
+// test instead of hanging it.
+const wait = 5 * time.Second
+
+// server is serveOne running in a goroutine of the test, with what it
+// prints and what it returns.
+type server struct {
+	addr string
+	out  *lines
+	done chan error
+}
+
+// start runs serve and waits for its first line, the address it listens
+// on. If the test ends first, a client that connects and leaves lets a
+// server still in Accept or Read return.
+func start(t *testing.T, serve func(stdout io.Writer) error) *server {
+	t.Helper()
+	srv := &server{out: newLines(), done: make(chan error, 1)}
+	go func() { srv.done <- serve(srv.out) }()
+	first := srv.out.next(t)
+	addr, ok := strings.CutPrefix(first, "listening on ")
+	require.True(t, ok, "first line should give the address, got %q", first)
+	srv.addr = addr
+	t.Cleanup(func() {
+		if conn, err := net.DialTimeout("tcp", addr, wait); err == nil {
+			conn.Close()
+		}
+	})
+	return srv
+}
+
+// wait returns what serveOne returned, failing the test if it runs on.
+func (s *server) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(wait):
+		t.Fatal("serveOne did not return")
+		return nil
+	}
+}
+
+func dial(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, wait)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
+	t.Cleanup(func() { conn.Close() })
+	return conn.(*net.TCPConn)
+}
+
+// lines keeps what serveOne prints, so a test can wait for the next line.
+// Write never blocks: it appends under a mutex and leaves at most one
+// wake-up in notify; next looks again after each wake-up, with a deadline.
+type lines struct {
+	mu       sync.Mutex
+	complete []string
+	part     string
+	taken    int
+	notify   chan struct{}
+}
+
+func newLines() *lines { return &lines{notify: make(chan struct{}, 1)} }
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.part += string(p)
+	for {
+		line, rest, ok := strings.Cut(l.part, "\n")
+		if !ok {
+			break
+		}
+		l.complete = append(l.complete, line)
+		l.part = rest
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (l *lines) next(t *testing.T) string {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		l.mu.Lock()
+		if l.taken < len(l.complete) {
+			line := l.complete[l.taken]
+			l.taken++
+			l.mu.Unlock()
+			return line
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.notify:
+		case <-deadline:
+			t.Fatalf("no line printed within %v", wait)
+			return ""
+		}
+	}
+}
+
+// ---- helpers: the step built and run as a process ----
+
+// Ctrl+C is a signal to a process, so these tests build the step with go
+// build into a temporary folder and run it, as a learner's terminal does.
+
+// process is the step running as a program of its own.
+type process struct {
+	cmd    *exec.Cmd
+	addr   string
+	stdout *bufio.Scanner
+}
+
+// startProcess builds the step, runs it on a free port and reads its
+// first line, the address it listens on.
+func startProcess(t *testing.T) *process {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("Go cannot send Ctrl+C to another process on Windows")
+	}
+	bin := filepath.Join(t.TempDir(), "step")
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	pipe, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	p := &process{cmd: cmd, stdout: bufio.NewScanner(pipe)}
+	first := make(chan string, 1)
+	go func() {
+		p.stdout.Scan()
+		first <- p.stdout.Text()
+	}()
+	select {
+	case line := <-first:
+		addr, ok := strings.CutPrefix(line, "listening on ")
+		require.True(t, ok, "first line should give the address, got %q", line)
+		p.addr = addr
+	case <-time.After(wait):
+		t.Fatal("the step printed nothing")
+	}
+	return p
+}
+
+// interrupt does what Ctrl+C does, then returns the rest of the output
+// and how the process ended.
+func (p *process) interrupt(t *testing.T) (rest []string, err error) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
+	done := make(chan struct{})
+	go func() {
+		for p.stdout.Scan() {
+			rest = append(rest, p.stdout.Text())
+		}
+		err = p.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return rest, err
+	case <-time.After(wait):
+		t.Fatal("the step did not end after Ctrl+C")
+		return nil, nil
+	}
+}
