@@ -1,6 +1,6 @@
 package main
 
-// The fault suite: each test attacks the real server over loopback, then
+// The robustness suite: each test attacks the real server over loopback, then
 // checks that it still answers a fresh client. Small timeouts keep it fast.
 
 import (
@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -572,132 +571,3 @@ func TestTricklingClientsFromOneAddressCannotTakeEverySlot(t *testing.T) {
 		})
 	}
 }
-
-// ---- helpers ----
-
-// serverGoroutines returns the stacks of the goroutines, other than the
-// caller's, that have a frame matching ours.
-func serverGoroutines(ours *regexp.Regexp) []string {
-	buf := make([]byte, 1<<20)
-	stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
-	var found []string
-	for _, g := range stacks[1:] { // stacks[0] is the caller
-		if ours.MatchString(g) {
-			found = append(found, g)
-		}
-	}
-	return found
-}
-
-// assertFreshClientIsServed is the check after every attack: a new
-// client still gets its answer.
-func assertFreshClientIsServed(t *testing.T, addr string) {
-	t.Helper()
-	conn, replies := dialLines(t, addr)
-	assert.Equal(t, "STILL THERE?", askLine(t, conn, replies, "still there?"))
-	conn.Close()
-}
-
-type floodResult struct {
-	sent int64
-	err  error
-}
-
-// startFlood connects a client that sends up to 64 MB of lines and never
-// reads a reply. The result says how far it got and how it stopped.
-func startFlood(t *testing.T, addr string) <-chan floodResult {
-	t.Helper()
-	conn := dial(t, addr)
-	done := make(chan floodResult, 1)
-	go func() {
-		line := append(bytes.Repeat([]byte("flood "), 170), '\n')
-		var res floodResult
-		for res.sent < 64<<20 {
-			n, err := conn.Write(line)
-			res.sent += int64(n)
-			if err != nil {
-				res.err = err
-				break
-			}
-		}
-		done <- res
-	}()
-	return done
-}
-
-// trickle sends conn one byte every 20 ms, and never a newline, until
-// the returned function is called or a write fails.
-func trickle(t *testing.T, conn net.Conn) (stop func()) {
-	t.Helper()
-	quit := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if _, err := conn.Write([]byte("a")); err != nil {
-				return
-			}
-			select {
-			case <-tick.C:
-			case <-quit:
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() { close(quit) })
-		receive(t, stopped)
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-// secondLoopbackDialer dials from 127.0.0.2, a client at another address
-// than the tests' usual 127.0.0.1. Linux answers on all of 127.0.0.0/8;
-// macOS has only 127.0.0.1 unless an alias is added.
-func secondLoopbackDialer(t *testing.T) *net.Dialer {
-	t.Helper()
-	d := &net.Dialer{Timeout: wait, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
-	ln, err := net.Listen("tcp4", "127.0.0.2:0")
-	if err != nil {
-		t.Skipf("cannot use 127.0.0.2 here (%v); on macOS: sudo ifconfig lo0 alias 127.0.0.2", err)
-	}
-	ln.Close()
-	return d
-}
-
-// stuckStdout passes its first line to lines, then blocks every Write
-// until release is called, like a pipe that nobody reads.
-type stuckStdout struct {
-	lines    *lines
-	writes   atomic.Int32
-	released chan struct{}
-	once     sync.Once
-}
-
-func newStuckStdout(t *testing.T) *stuckStdout {
-	s := &stuckStdout{lines: newLines(), released: make(chan struct{})}
-	t.Cleanup(s.release)
-	return s
-}
-
-func (s *stuckStdout) Write(p []byte) (int, error) {
-	if s.writes.Add(1) > 1 {
-		<-s.released
-	}
-	return s.lines.Write(p)
-}
-
-func (s *stuckStdout) release() { s.once.Do(func() { close(s.released) }) }
-
-// readerConn reads through the bufio.Reader that may already hold some
-// of the connection's bytes.
-type readerConn struct {
-	net.Conn
-	r io.Reader
-}
-
-func (c readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -1,0 +1,383 @@
+// Step 5 of 08-socketserver: Shutdown(ctx).
+//
+// In step 4 nothing could stop the Server: closing its listener ended
+// Serve, but every conversation went on, and the program's exit cut
+// them off mid-reply. Now the Server keeps track of its listener and its
+// connections. Shutdown stops accepting, tells each handler (its Read
+// returns ErrServerClosed, and it says goodbye in its own protocol) and
+// waits for them, until ctx ends. Ctrl+C calls it.
+//
+// Try it: go run ./08-socketserver/steps/5-shutdown, connect with
+// nc 127.0.0.1 9008, then press Ctrl+C in the server's terminal.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// A Handler talks to one client, like the handle method of Python's
+// BaseRequestHandler. The server closes the connection when Handle
+// returns.
+type Handler interface {
+	Handle(conn net.Conn)
+}
+
+// HandlerFunc lets an ordinary function be a Handler.
+type HandlerFunc func(conn net.Conn)
+
+// Handle calls f(conn).
+func (f HandlerFunc) Handle(conn net.Conn) { f(conn) }
+
+// ErrServerClosed is what Serve returns after Shutdown, and what a
+// handler's Read returns once the server is shutting down.
+var ErrServerClosed = errors.New("server closed")
+
+// Server accepts connections and gives each to Handler.
+type Server struct {
+	Handler    Handler
+	Sequential bool // true: one client at a time (TCPServer)
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[net.Listener]bool
+	conns     map[net.Conn]bool
+	handlers  sync.WaitGroup // one for each handler running
+}
+
+// Serve accepts connections on ln and hands each to the handler:
+// Python's serve_forever. It returns ErrServerClosed after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	defer ln.Close()
+	if !s.track(ln, nil) {
+		return ErrServerClosed
+	}
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			return err
+		}
+		if !s.track(nil, conn) {
+			conn.Close()
+			return ErrServerClosed
+		}
+		if s.Sequential {
+			// TCPServer: the next Accept waits until this client is done.
+			s.handle(conn)
+			continue
+		}
+		// ThreadingTCPServer: this client gets its own goroutine and
+		// the loop goes straight back to Accept.
+		go s.handle(conn)
+	}
+}
+
+// handle runs the handler for one connection, then closes it.
+func (s *Server) handle(conn net.Conn) {
+	defer s.handlers.Done()
+	defer s.untrack(conn)
+	defer conn.Close()
+	s.Handler.Handle(&serverConn{Conn: conn, srv: s})
+}
+
+// serverConn is the connection a handler sees: once the server is
+// shutting down, its reads fail with ErrServerClosed.
+type serverConn struct {
+	net.Conn
+	srv *Server
+}
+
+func (c *serverConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && c.srv.isClosing() {
+		err = ErrServerClosed
+	}
+	return n, err
+}
+
+// Shutdown stops accepting, wakes every handler blocked in Read (by
+// moving its deadline to now) and waits for the handlers to return. If
+// ctx ends first, it closes the remaining connections and returns ctx's
+// error: Python's shutdown and server_close in one.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for conn := range s.conns {
+		conn.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+
+	finished := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for conn := range s.conns {
+			conn.Close()
+		}
+		return ctx.Err()
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// track remembers a listener or a connection so Shutdown can find it,
+// and counts a connection's handler before it starts. Once the server
+// is closing it takes nothing new.
+func (s *Server) track(ln net.Listener, conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	if s.conns == nil {
+		s.listeners = make(map[net.Listener]bool)
+		s.conns = make(map[net.Conn]bool)
+	}
+	if ln != nil {
+		s.listeners[ln] = true
+	}
+	if conn != nil {
+		s.conns[conn] = true
+		s.handlers.Add(1)
+	}
+	return true
+}
+
+func (s *Server) untrack(conn net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, conn)
+}
+
+// bye is what a handler tells a client before it hangs up, or "" when
+// the client left by itself.
+func bye(err error) string {
+	if errors.Is(err, ErrServerClosed) {
+		return "bye: server shutting down\n"
+	}
+	return ""
+}
+
+// upper answers every line with the same line in upper case, as the
+// articles' echo server did with data.upper().
+func upper(conn net.Conn) {
+	lines := bufio.NewScanner(conn)
+	for lines.Scan() {
+		reply := append(upperASCII(lines.Bytes()), '\n')
+		if _, err := conn.Write(reply); err != nil {
+			return
+		}
+	}
+	io.WriteString(conn, bye(lines.Err()))
+}
+
+// upperASCII upper-cases the ASCII letters and passes every other byte
+// through, as Python's bytes.upper() does.
+func upperASCII(line []byte) []byte {
+	out := make([]byte, len(line), len(line)+1)
+	for i, b := range line {
+		if 'a' <= b && b <= 'z' {
+			b -= 'a' - 'A'
+		}
+		out[i] = b
+	}
+	return out
+}
+
+// ---- length-prefixed frames ----
+
+// maxFrame is the largest payload a frame may carry.
+const maxFrame = 1 << 20
+
+var errFrameTooLarge = fmt.Errorf("frame larger than %d bytes", maxFrame)
+
+// writeFrame sends the header and the payload in one Write.
+func writeFrame(w io.Writer, payload []byte) error {
+	if len(payload) > maxFrame {
+		return errFrameTooLarge
+	}
+	frame := make([]byte, 4+len(payload))
+	binary.BigEndian.PutUint32(frame, uint32(len(payload)))
+	copy(frame[4:], payload)
+	_, err := w.Write(frame)
+	return err
+}
+
+// readFrame reads one frame, however the bytes were split or merged on
+// the way. The length is checked before any memory is set aside.
+func readFrame(r io.Reader) ([]byte, error) {
+	var header [4]byte
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(header[:])
+	if size > maxFrame {
+		return nil, fmt.Errorf("%w: the header says %d", errFrameTooLarge, size)
+	}
+	payload := make([]byte, size)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return payload, nil
+}
+
+// ---- the command service ----
+
+// allowed is the whole list of programs a client may run, each with a
+// rule for its arguments. Nothing else ever runs.
+var allowed = map[string]func(args []string) error{
+	"date":     dateArgs,
+	"echo":     anyArgs,
+	"hostname": noArgs, // with an argument it renames the machine (as root)
+	"uptime":   noArgs,
+	"whoami":   noArgs,
+}
+
+func anyArgs([]string) error { return nil }
+
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return errors.New("takes no arguments")
+	}
+	return nil
+}
+
+// dateArgs allows -u and +FORMAT without a field width: other arguments
+// can set the clock, and a width such as %2147483647c only pads.
+func dateArgs(args []string) error {
+	for _, a := range args {
+		if a != "-u" && (!strings.HasPrefix(a, "+") || hasFieldWidth(a[1:])) {
+			return errors.New("accepts only -u and +FORMAT, with no field width")
+		}
+	}
+	return nil
+}
+
+// hasFieldWidth reports whether a date format gives a conversion a
+// width: a "%", any of the flags "-_0^#", then a digit from 1 to 9.
+func hasFieldWidth(format string) bool {
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		i++
+		for i < len(format) && strings.IndexByte("-_0^#", format[i]) >= 0 {
+			i++
+		}
+		if i < len(format) && '1' <= format[i] && format[i] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+// cmdHandler reads one command per line and answers each with a frame.
+type cmdHandler struct{}
+
+func (cmdHandler) Handle(conn net.Conn) {
+	lines := bufio.NewScanner(conn)
+	for lines.Scan() {
+		if err := writeFrame(conn, answer(lines.Text())); err != nil {
+			return
+		}
+	}
+	if msg := bye(lines.Err()); msg != "" {
+		writeFrame(conn, []byte(msg))
+	}
+}
+
+// answer checks a command line against the allowlist and runs it if it
+// passes. strings.Fields splits on spaces only: no quotes, no variables,
+// no globbing, and exec starts the program itself, not "sh -c".
+func answer(line string) []byte {
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return []byte("refused: empty command\n")
+	}
+	name, args := fields[0], fields[1:]
+	check, ok := allowed[name]
+	if !ok {
+		return []byte(fmt.Sprintf("refused: %q is not an allowed command\n", name))
+	}
+	if err := check(args); err != nil {
+		return []byte(fmt.Sprintf("refused: %s %v\n", name, err))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// None of the allowed programs prints more than a few lines for a
+	// line of arguments, so keeping all of it is safe here.
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		out = append(out, fmt.Sprintf("error: %s: %v\n", name, err)...)
+	}
+	return out
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:9008", "host:port to listen on")
+	sequential := flag.Bool("sequential", false, "serve one client at a time, like Python's TCPServer")
+	handler := flag.String("handler", "upper", "upper (lines in upper case) or cmd (run an allowed command)")
+	flag.Parse()
+	// Ctrl+C and SIGTERM cancel ctx instead of killing the program.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("listening on", ln.Addr())
+	srv := &Server{Handler: HandlerFunc(upper), Sequential: *sequential}
+	if *handler == "cmd" {
+		srv.Handler = cmdHandler{}
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		log.Fatal(err)
+	case <-ctx.Done():
+	}
+
+	fmt.Println("shutting down")
+	deadline, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(deadline); err != nil {
+		fmt.Println("grace period over: closed the remaining connections")
+	}
+	fmt.Println("stopped")
+}
