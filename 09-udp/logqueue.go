@@ -105,3 +105,41 @@ func (q *logQueue) Close(limit time.Duration) bool {
 		return false
 	}
 }
+
+// logLimit is how many lines about datagrams the log takes in one
+// second.
+const logLimit = 10
+
+// limitedLog writes at most logLimit lines a second, and counts the
+// rest. The first line after a second with skipped lines, and the stop,
+// say how many were skipped. So a log line costs about as much as the
+// datagram that caused it while datagrams trickle in (73 bytes for a
+// 28-byte empty datagram), and a flood of any size costs at most
+// logLimit lines a second.
+type limitedLog struct {
+	w       io.Writer
+	second  time.Time // when the current second began
+	lines   int       // lines written in it
+	skipped int       // lines skipped since the last summary
+}
+
+func (l *limitedLog) printf(format string, args ...any) {
+	if now := time.Now(); now.Sub(l.second) >= time.Second {
+		l.flush()
+		l.second, l.lines = now, 0
+	}
+	if l.lines == logLimit {
+		l.skipped++
+		return
+	}
+	l.lines++
+	fmt.Fprintf(l.w, format, args...)
+}
+
+// flush says how many lines were skipped, if any were.
+func (l *limitedLog) flush() {
+	if l.skipped > 0 {
+		fmt.Fprintf(l.w, "log: %d lines skipped (at most %d a second)\n", l.skipped, logLimit)
+		l.skipped = 0
+	}
+}

@@ -3,13 +3,17 @@
 // UDP has no connections. There is no Listen/Accept pair and no stream:
 // one socket receives datagrams from anybody with ReadFrom, which also
 // says who sent each one, and answers with WriteTo. Every datagram
-// arrives whole or not at all. The server answers each datagram with
-// 4 bytes: the current time as seconds, in network byte order. The
-// client sends an empty datagram and, because a lost datagram simply
-// never arrives, waits with a deadline and tries again a few times.
+// arrives whole or not at all. The server answers each request with
+// 4 bytes: the current time as seconds, in network byte order, and
+// never answers anything that could be a reply. The client (client.go)
+// sends an empty datagram and, because a lost datagram simply never
+// arrives, waits with a deadline and tries again a few times.
 //
 // With -rfc868 the seconds count from 1900, as RFC 868 (the "Time
 // Protocol") defines them, so the real rdate client can read them.
+//
+// Here: the wire format and the server. Elsewhere: main and the flags
+// (cli.go), -client (client.go), errors.go, the log (logqueue.go).
 //
 // Run it:
 //
@@ -23,95 +27,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
 	"slices"
-	"syscall"
 	"time"
 )
-
-// main only wires the process: flags come from os.Args, Ctrl+C and
-// SIGTERM cancel ctx, and an error becomes one line on stderr.
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		// -h printed the usage; asking for help is not a failure.
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "error:", explain(err))
-		os.Exit(1)
-	}
-}
-
-// errUsage marks a bad command line; the flag package already said why.
-var errUsage = errors.New("bad command line")
-
-// run is the whole program. Tests call it directly with their own
-// arguments and output, and cancel ctx instead of pressing Ctrl+C.
-// The program reads nothing from stdin: a request is one empty datagram.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return runWithClock(ctx, time.Now, args, stdout, stderr)
-}
-
-// runWithClock is run with the clock as a parameter, so tests can set
-// the time to any moment, such as the second the 32-bit count wraps.
-func runWithClock(ctx context.Context, now func() time.Time, args []string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("09-udp", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	addr := flags.String("addr", "127.0.0.1:9009", "`host:port` to listen on (port 0 picks a free port), or to ask with -client")
-	client := flags.Bool("client", false, "ask the server at -addr for the time and print it")
-	rfc868 := flags.Bool("rfc868", false, "count seconds from 1900 as RFC 868 does (what rdate expects), not from 1970")
-	timeout := flags.Duration("timeout", 500*time.Millisecond, "client: how long to wait for the first reply; each retry waits twice as long")
-	retries := flags.Int("retries", 3, "client: how many times to send again when no reply comes")
-	size := flags.Int("size", 0, "client: send this many zero bytes instead of an empty datagram")
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n", flags.Arg(0))
-		flags.Usage()
-		return errUsage
-	}
-	if *timeout <= 0 || *retries < 0 || *size < 0 {
-		fmt.Fprintln(stderr, "-timeout must be positive; -retries and -size must not be negative")
-		flags.Usage()
-		return errUsage
-	}
-
-	if *client {
-		ask := request{
-			addr:    *addr,
-			rfc868:  *rfc868,
-			timeout: *timeout,
-			retries: *retries,
-			size:    *size,
-		}
-		return runClient(ctx, ask, now, stdout, stderr)
-	}
-	// The server's log goes through a queue, so a stdout nobody reads
-	// costs log lines, never answers; at the end it gets flushLimit to
-	// drain, so Ctrl+C stops the server even then.
-	log := newLogQueue(stdout, logQueueLines)
-	defer log.Close(flushLimit)
-	return serve(ctx, *addr, *rfc868, now, log)
-}
-
-// flushLimit is how long a stopping server waits for its log to be
-// written out.
-const flushLimit = time.Second
 
 // ---- the wire format ----
 
@@ -315,44 +237,6 @@ func machineAddrs() []netip.Addr {
 	return mine
 }
 
-// logLimit is how many lines about datagrams the log takes in one
-// second.
-const logLimit = 10
-
-// limitedLog writes at most logLimit lines a second, and counts the
-// rest. The first line after a second with skipped lines, and the stop,
-// say how many were skipped. So a log line costs about as much as the
-// datagram that caused it while datagrams trickle in (73 bytes for a
-// 28-byte empty datagram), and a flood of any size costs at most
-// logLimit lines a second.
-type limitedLog struct {
-	w       io.Writer
-	second  time.Time // when the current second began
-	lines   int       // lines written in it
-	skipped int       // lines skipped since the last summary
-}
-
-func (l *limitedLog) printf(format string, args ...any) {
-	if now := time.Now(); now.Sub(l.second) >= time.Second {
-		l.flush()
-		l.second, l.lines = now, 0
-	}
-	if l.lines == logLimit {
-		l.skipped++
-		return
-	}
-	l.lines++
-	fmt.Fprintf(l.w, format, args...)
-}
-
-// flush says how many lines were skipped, if any were.
-func (l *limitedLog) flush() {
-	if l.skipped > 0 {
-		fmt.Fprintf(l.w, "log: %d lines skipped (at most %d a second)\n", l.skipped, logLimit)
-		l.skipped = 0
-	}
-}
-
 // pause waits 10ms, doubled for each failure in a row up to a second,
 // or until ctx is done.
 func pause(ctx context.Context, failures int) {
@@ -363,124 +247,4 @@ func pause(ctx context.Context, failures int) {
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-}
-
-// ---- the client ----
-
-// request is what the client needs to ask for the time.
-type request struct {
-	addr    string
-	rfc868  bool
-	timeout time.Duration // wait for the first attempt
-	retries int           // attempts after the first
-	size    int           // bytes in the request; the server ignores them
-}
-
-// runClient sends a datagram to the server and prints the time it
-// answers. UDP does not resend what was lost, so the client does: when
-// no reply comes in time it sends again, waiting twice as long each
-// time, and after the last attempt it gives up with a clear error.
-func runClient(ctx context.Context, ask request, now func() time.Time, stdout, stderr io.Writer) error {
-	// Dialing UDP sends nothing. It resolves the address and fixes the
-	// peer, so Write needs no address, the kernel discards datagrams
-	// from anybody else, and a "port unreachable" answer from the peer's
-	// host comes back as "connection refused" on the next Read.
-	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, "udp", ask.addr)
-	if err != nil {
-		return fmt.Errorf("resolve %s: %w", ask.addr, err)
-	}
-	defer conn.Close()
-	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stopConn()
-
-	datagram := make([]byte, ask.size)
-	// The reply buffer is larger than any datagram, so a reply of the
-	// wrong length is seen with its real length, not cut to fit.
-	reply := make([]byte, maxDatagram)
-	attempts := ask.retries + 1
-	wait := ask.timeout
-	for attempt := 1; ; attempt++ {
-		n, err := roundTrip(conn, ask.addr, datagram, reply, wait)
-		switch {
-		case ctx.Err() != nil:
-			// Ctrl+C closed the socket under us: the user's choice,
-			// not a failure, whichever step it interrupted.
-			return nil
-		case err == nil:
-			// A late reply to an earlier attempt is as good as any:
-			// each one carries the server's time.
-			t, err := decode(reply[:n], ask.rfc868, now())
-			if err != nil {
-				return fmt.Errorf("reply from %s: %w", conn.RemoteAddr(), err)
-			}
-			fmt.Fprintln(stdout, t.Format(time.RFC3339))
-			return nil
-		case !isTimeout(err):
-			return err
-		case attempt == attempts:
-			return fmt.Errorf("no reply from %s after %d attempts: %w", ask.addr, attempts, err)
-		}
-		fmt.Fprintf(stderr, "no reply within %v; sending again (attempt %d of %d)\n", wait, attempt+1, attempts)
-		wait *= 2
-	}
-}
-
-// roundTrip sends datagram and waits up to wait for one reply.
-func roundTrip(conn net.Conn, addr string, datagram, reply []byte, wait time.Duration) (int, error) {
-	// Write sends one datagram, all of it, or fails: there is no
-	// partial send, and no sendall is needed.
-	if _, err := conn.Write(datagram); err != nil {
-		return 0, fmt.Errorf("send to %s: %w", addr, err)
-	}
-	if err := conn.SetReadDeadline(time.Now().Add(wait)); err != nil {
-		return 0, fmt.Errorf("set deadline: %w", err)
-	}
-	// Read's own error already names both ends: "read udp A->B: ...".
-	return conn.Read(reply)
-}
-
-// ---- errors ----
-
-// Winsock reports its own error numbers, which are not the syscall.E*
-// values Go defines on Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE    = syscall.Errno(10048)
-	wsaEADDRNOTAVAIL = syscall.Errno(10049)
-	wsaEACCES        = syscall.Errno(10013)
-	wsaECONNREFUSED  = syscall.Errno(10061)
-	wsaEMSGSIZE      = syscall.Errno(10040)
-)
-
-// explain turns an error into the one line a learner sees, pointing to
-// the entry in docs/errors.md that says what happened and what to do.
-func explain(err error) string {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, errNotFourBytes):
-		return fmt.Sprintf("%v: is that a time server, speaking this protocol?", err)
-	case errors.Is(err, syscall.EMSGSIZE) || errors.Is(err, wsaEMSGSIZE):
-		return fmt.Sprintf("%v: a UDP datagram carries at most 65507 bytes over IPv4, and the system may allow fewer (see docs/errors.md#emsgsize)", err)
-	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return fmt.Sprintf("%v: another program already uses that UDP port; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, wsaEADDRNOTAVAIL):
-		return fmt.Sprintf("%v: that IP address is not one of this machine's (see docs/errors.md#eaddrnotavail)", err)
-	case errors.Is(err, syscall.EACCES) || errors.Is(err, wsaEACCES):
-		return fmt.Sprintf("%v: ports below 1024 (RFC 868's port is 37) need special permission; use a higher port (see docs/errors.md#eacces)", err)
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: the server's host says nothing receives on that UDP port; is the server running? (see docs/errors.md#econnrefused)", err)
-	case isTimeout(err):
-		return fmt.Sprintf("%v: no answer in time; is a time server running there? (see docs/errors.md#timeout)", err)
-	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("%v: the host name could not be resolved (see docs/errors.md#no-such-host)", err)
-	}
-	return err.Error()
-}
-
-// isTimeout reports a deadline that passed (os.ErrDeadlineExceeded) or
-// another timeout. Timeout is the one method of net.Error that is not
-// deprecated.
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }

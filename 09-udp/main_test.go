@@ -655,7 +655,7 @@ func TestBusyPortFailsWithAddressInUse(t *testing.T) {
 
 	err = run(context.Background(), []string{"-addr", other.LocalAddr().String()}, nil, io.Discard, io.Discard)
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE), "want EADDRINUSE, got %v", err)
+	assert.True(t, isErrno(err, syscall.EADDRINUSE), "want EADDRINUSE, got %v", err)
 	assert.Contains(t, explain(err), "(see docs/errors.md#eaddrinuse)")
 }
 
@@ -668,6 +668,17 @@ func TestWorksOverIPv6(t *testing.T) {
 	out, _, err := ask(t, time.Now, "-client", "-addr", srv.addr)
 	require.NoError(t, err)
 	assert.Equal(t, "2025-03-14T15:09:26Z\n", out)
+}
+
+func TestAddressWithoutAPortGetsAHint(t *testing.T) {
+	for args, want := range map[string]string{
+		"-addr 9009":              "listen on 9009: address 9009: missing port in address (write host:port, e.g. 127.0.0.1:9009 or :9009)",
+		"-client -addr 127.0.0.1": "resolve 127.0.0.1: address 127.0.0.1: missing port in address (write host:port, e.g. 127.0.0.1:9009 or :9009)",
+	} {
+		err := run(context.Background(), strings.Fields(args), nil, io.Discard, io.Discard)
+		require.Error(t, err, args)
+		assert.Equal(t, want, explain(err), args)
+	}
 }
 
 func TestBadCommandLinesAreUsageErrors(t *testing.T) {

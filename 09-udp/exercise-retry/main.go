@@ -2,13 +2,14 @@
 // requests, sends again with exponential backoff when no answer comes,
 // and ignores replies that do not answer the request it waits for.
 //
-// This file is the part you do not write: flags, the server, the wire
-// format and the error messages. Your part is client.ask, in starter.go.
+// This file is the part you do not write: flags, the server and the
+// wire format (errors.go holds the error messages). Your part is
+// client.ask, in starter.go.
 //
 // Run it:
 //
 //	go run ./09-udp/exercise-retry -drop 1 -dup   # a lossy server
-//	go run ./09-udp/exercise-retry -client                # type lines
+//	go run ./09-udp/exercise-retry -client        # type lines
 package main
 
 import (
@@ -261,32 +262,4 @@ func quote(b []byte) string {
 		return fmt.Sprintf("%q", b)
 	}
 	return fmt.Sprintf("%q… (%d bytes)", b[:shown], len(b))
-}
-
-// ---- errors ----
-
-// Winsock's numbers differ from the syscall.E* values Go defines on
-// Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE   = syscall.Errno(10048)
-	wsaECONNREFUSED = syscall.Errno(10061)
-)
-
-// explain turns an error into the one line a learner sees.
-func explain(err error) string {
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return fmt.Sprintf("%v: another program already uses that UDP port; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: nothing receives on that UDP port; is the server running? (see docs/errors.md#econnrefused)", err)
-	case isTimeout(err):
-		return fmt.Sprintf("%v: no answer in time; is the server running? (see docs/errors.md#timeout)", err)
-	}
-	return err.Error()
-}
-
-// isTimeout reports a deadline that passed.
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }

@@ -1,9 +1,10 @@
 // Exercise 09-udp/exercise-whoami: a UDP "what is my address" service.
-// Every datagram is answered with the address and port it came from,
+// Every question is answered with the address and port it came from,
 // as text.
 //
-// This file is the part you do not write: flags, the client and the
-// error messages. Your part is serve, in starter.go.
+// This file is the part you do not write: flags, the client and what
+// is never answered (errors.go holds the error messages). Your part is
+// serve, in starter.go.
 //
 // Run it:
 //
@@ -156,32 +157,4 @@ func isOwnAddress(from, self netip.AddrPort) bool {
 		}
 	}
 	return false
-}
-
-// ---- errors ----
-
-// Winsock's numbers differ from the syscall.E* values Go defines on
-// Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE   = syscall.Errno(10048)
-	wsaECONNREFUSED = syscall.Errno(10061)
-)
-
-// explain turns an error into the one line a learner sees.
-func explain(err error) string {
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return fmt.Sprintf("%v: another program already uses that UDP port; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: nothing receives on that UDP port; is the server running? (see docs/errors.md#econnrefused)", err)
-	case isTimeout(err):
-		return fmt.Sprintf("%v: no answer in time; is the server running? (see docs/errors.md#timeout)", err)
-	}
-	return err.Error()
-}
-
-// isTimeout reports a deadline that passed.
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }
