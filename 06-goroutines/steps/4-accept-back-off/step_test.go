@@ -1,0 +1,306 @@
+package main
+
+// Step 4's tests run its server in this process, on a free port. The
+// accept loop's own test gives it a listener that fails on purpose.
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// serveWith returns a function that runs the step's server with
+// -max-conns maxConns.
+func serveWith(maxConns int) func(ctx context.Context, stdout io.Writer) error {
+	return func(ctx context.Context, stdout io.Writer) error {
+		return newServer(stdout).serve(ctx, "127.0.0.1:0", maxConns)
+	}
+}
+
+// newServer is the server main builds, logging to stdout.
+func newServer(stdout io.Writer) *server {
+	return &server{grace: wait, log: log.New(stdout, "", 0), conns: make(map[*net.TCPConn]struct{})}
+}
+
+// The fix for step 3's pitfall: a failed Accept is retried after a
+// pause that doubles (5, 10, 20 ms ...), the streak is logged once, and
+// the client that waited in the backlog is served when Accept works
+// again. (The finished program's tests also run it out of descriptors
+// for real, on Linux.)
+func TestAFailedAcceptIsRetriedWithBackOff(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	waiting := dial(t, ln.Addr().String())
+	fake := &failingListener{TCPListener: ln.(*net.TCPListener), errno: syscall.EMFILE, fails: 3}
+	out := newLines()
+	srv := newServer(out)
+	ctx, cancel := context.WithCancel(context.Background())
+	loop := make(chan struct{})
+	go func() {
+		defer close(loop)
+		srv.acceptLoop(ctx, fake, 10)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		<-loop
+		srv.shutdown(time.Now())
+	})
+
+	assert.Equal(t, greeting, readLine(t, waiting))
+	echo(t, waiting, "hello\n")
+	out.waitFor(t, "accepting again after 3 failed attempts")
+	assert.Equal(t, 1, count(out.all(), "accept failed"), "one line for the streak: %q", out.all())
+	calls := fake.times()
+	require.GreaterOrEqual(t, len(calls), 4, "three failed Accepts, then the real one")
+	for i, pause := range []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond} {
+		assert.GreaterOrEqual(t, calls[i+1].Sub(calls[i]), pause, "pause after failure %d", i+1)
+	}
+}
+
+// The pitfall, fixed in step 5. A client that connects and says nothing
+// keeps its slot for as long as it likes. With -max-conns 1, one silent
+// client is enough: the next waits in the backlog, and the silent one is
+// never told anything.
+func TestSilentClientsHoldEverySlot(t *testing.T) {
+	srv := start(t, serveWith(1))
+	silent := dialGreeted(t, srv.addr)
+	next := dial(t, srv.addr)
+	assertNothingArrives(t, next, 300*time.Millisecond, "the next client is not served")
+	assertNothingArrives(t, silent, 10*time.Millisecond, "the silent client is not told anything")
+}
+
+// failingListener fails its first Accepts with errno, as the kernel
+// would, then accepts for real. It notes when each Accept was called.
+type failingListener struct {
+	*net.TCPListener
+	errno syscall.Errno
+	mu    sync.Mutex
+	fails int
+	calls []time.Time
+}
+
+func (l *failingListener) AcceptTCP() (*net.TCPConn, error) {
+	l.mu.Lock()
+	l.calls = append(l.calls, time.Now())
+	if l.fails > 0 {
+		l.fails--
+		l.mu.Unlock()
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept", l.errno)}
+	}
+	l.mu.Unlock()
+	return l.TCPListener.AcceptTCP()
+}
+
+func (l *failingListener) times() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]time.Time(nil), l.calls...)
+}
+
+// count returns how many of lines contain s.
+func count(lines []string, s string) int {
+	n := 0
+	for _, line := range lines {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// ---- helpers: the step's server run in this process ----
+
+// wait bounds every blocking step of a test, so a broken step fails the
+// test instead of hanging it.
+const wait = 5 * time.Second
+
+// running is the step's server, started by a test in this process.
+type running struct {
+	addr string
+	out  *lines
+	stop context.CancelFunc // what Ctrl+C does
+	done chan error
+}
+
+// start runs serve with a context and a stdout of its own, and waits for
+// its first line, the address it listens on. The server is stopped, and
+// waited for, when the test ends.
+func start(t *testing.T, serve func(ctx context.Context, stdout io.Writer) error) *running {
+	t.Helper()
+	out := newLines()
+	return startWriting(t, out, out, serve)
+}
+
+// startWriting is start with the server's stdout given, which must pass
+// at least the first line on to out.
+func startWriting(t *testing.T, stdout io.Writer, out *lines, serve func(ctx context.Context, stdout io.Writer) error) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &running{out: out, stop: cancel, done: make(chan error, 1)}
+	go func() { srv.done <- serve(ctx, stdout) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-srv.done:
+		case <-time.After(2 * wait):
+			t.Error("the server did not stop after cancel")
+		}
+	})
+	first := srv.out.next(t)
+	addr, ok := strings.CutPrefix(first, "listening on ")
+	require.True(t, ok, "first line should give the address, got %q", first)
+	srv.addr = addr
+	return srv
+}
+
+// wait returns what serve returned, failing the test if it runs on.
+func (s *running) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		s.done <- err // for Cleanup
+		return err
+	case <-time.After(2 * wait):
+		t.Fatal("the server did not return")
+		return nil
+	}
+}
+
+// dial connects with a deadline on every later read and write, and
+// closes the connection when the test ends.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, wait)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// dialGreeted connects and reads the greeting.
+func dialGreeted(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn := dial(t, addr)
+	require.Equal(t, greeting, readLine(t, conn))
+	return conn
+}
+
+// readLine reads one line byte by byte, so that nothing after it is
+// swallowed by a buffer.
+func readLine(t *testing.T, conn net.Conn) string {
+	t.Helper()
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		_, err := conn.Read(b)
+		require.NoError(t, err, "reading a line, got %q so far", line)
+		line = append(line, b[0])
+		if b[0] == '\n' {
+			return string(line)
+		}
+	}
+}
+
+// echo sends msg and reads the reply, "OK..." and msg, in one piece on
+// loopback for a message this short.
+func echo(t *testing.T, conn net.Conn, msg string) {
+	t.Helper()
+	_, err := io.WriteString(conn, msg)
+	require.NoError(t, err)
+	reply := make([]byte, len("OK...")+len(msg))
+	_, err = io.ReadFull(conn, reply)
+	require.NoError(t, err)
+	require.Equal(t, "OK..."+msg, string(reply))
+}
+
+// assertNothingArrives checks that conn receives nothing for d: a short
+// deadline is how a test says "nothing comes", and why it waits.
+func assertNothingArrives(t *testing.T, conn net.Conn, d time.Duration, why string) {
+	t.Helper()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(d)))
+	n, err := conn.Read(make([]byte, 1))
+	assert.Zero(t, n, why)
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded, why)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(wait)))
+}
+
+// lines is an io.Writer that keeps each complete line, so a test can wait
+// for a line instead of sleeping. It never blocks the writer and never
+// drops a line: Write appends under a mutex and wakes a waiter through a
+// notify channel of capacity 1; waiters scan again on each wake-up and
+// every 10 ms.
+type lines struct {
+	mu     sync.Mutex
+	part   string
+	got    []string
+	read   int
+	notify chan struct{}
+}
+
+func newLines() *lines { return &lines{notify: make(chan struct{}, 1)} }
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.part += string(p)
+	for {
+		line, rest, ok := strings.Cut(l.part, "\n")
+		if !ok {
+			break
+		}
+		l.got, l.part = append(l.got, line), rest
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+// all returns every complete line so far.
+func (l *lines) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.got...)
+}
+
+// next returns the next line in order.
+func (l *lines) next(t *testing.T) string { t.Helper(); return l.waitFor(t, "") }
+
+// waitFor returns the next line that contains s, skipping those before it.
+func (l *lines) waitFor(t *testing.T, s string) string {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	rescan := time.NewTicker(10 * time.Millisecond)
+	defer rescan.Stop()
+	for {
+		l.mu.Lock()
+		for l.read < len(l.got) {
+			line := l.got[l.read]
+			l.read++
+			if strings.Contains(line, s) {
+				l.mu.Unlock()
+				return line
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.notify:
+		case <-rescan.C:
+		case <-deadline.C:
+			t.Fatalf("no line containing %q within %v; so far: %q", s, wait, l.all())
+		}
+	}
+}

@@ -1,0 +1,282 @@
+// Step 6 of 06-goroutines: a client that never reads is cut off.
+//
+// A client that sends and never reads its replies fills the kernel's
+// buffers on both sides, and then the server's Write blocks, forever:
+// step 5's idle timeout is a read deadline, and this goroutine is not
+// reading. It keeps its slot until the server stops. So every Write gets
+// a deadline too, of -idle-timeout: a reply that cannot be written in
+// that time ends the conversation.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:9006", "host:port to listen on")
+	maxConns := flag.Int("max-conns", 1000, "how many clients are served at once")
+	idle := flag.Duration("idle-timeout", 2*time.Minute, "close a client that sends nothing (or reads nothing) for this long")
+	grace := flag.Duration("grace", 5*time.Second, "on Ctrl+C, how long to wait for clients to leave")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &server{idle: *idle, grace: *grace, log: log.New(os.Stdout, "", 0),
+		conns: make(map[*net.TCPConn]struct{})}
+	if err := srv.serve(ctx, *addr, *maxConns); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// greeting is the first line every client receives.
+const greeting = "welcome to 06-goroutines: every message you send comes back after OK...\n"
+
+// server holds what the connection goroutines share.
+type server struct {
+	idle  time.Duration // -idle-timeout, for each Read and each Write
+	grace time.Duration // -grace, for the shutdown
+	log   *log.Logger
+
+	handlers sync.WaitGroup // the connection goroutines, for shutdown
+
+	mu    sync.Mutex
+	conns map[*net.TCPConn]struct{} // every open connection, for shutdown
+}
+
+// serve listens on addr and starts one goroutine per client until ctx is
+// cancelled; then it says goodbye to each and waits, at most -grace.
+func (s *server) serve(ctx context.Context, addr string, maxConns int) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	defer ln.Close()
+	// Print the real address: with port 0 the kernel chose the port.
+	s.log.Printf("listening on %s", ln.Addr())
+
+	// Closing the listener is what wakes a blocked Accept.
+	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stopAccept()
+
+	s.acceptLoop(ctx, ln.(*net.TCPListener), maxConns)
+
+	deadline := time.Now().Add(s.grace)
+	s.log.Printf("shutting down")
+	s.shutdown(deadline)
+	s.log.Printf("stopped")
+	return nil
+}
+
+// tcpAcceptor is what the accept loop needs: *net.TCPListener, or a
+// test's stand-in that fails on purpose.
+type tcpAcceptor interface {
+	AcceptTCP() (*net.TCPConn, error)
+}
+
+// acceptLoop hands each new connection to its own goroutine. It returns
+// only when the listener is closed.
+func (s *server) acceptLoop(ctx context.Context, ln tcpAcceptor, maxConns int) {
+	// slots is a semaphore of -max-conns: the loop takes a slot before
+	// Accept, the goroutine gives it back when its client leaves. With
+	// every slot taken, new clients wait in the kernel's backlog.
+	slots := make(chan struct{}, maxConns)
+	failures := 0 // Accept errors in a row
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		conn, err := ln.AcceptTCP()
+		if err != nil {
+			<-slots
+			if errors.Is(err, net.ErrClosed) {
+				return // the one way out of the loop
+			}
+			// Above all "too many open files" (EMFILE). The client stays
+			// in the backlog, so an immediate retry would fail at once,
+			// again and again: wait 5 ms, doubling up to 1 s, and log
+			// only the first failure of a streak.
+			failures++
+			if failures == 1 {
+				s.log.Printf("accept failed, retrying with back-off: %v", err)
+			}
+			pause := time.NewTimer(min(5*time.Millisecond<<min(failures-1, 8), time.Second))
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+				pause.Stop()
+			}
+			continue
+		}
+		if failures > 0 {
+			s.log.Printf("accepting again after %d failed attempts", failures)
+			failures = 0
+		}
+
+		// The idea of the lesson: each client gets a goroutine of its own.
+		s.track(conn, true)
+		s.handlers.Add(1)
+		go func() {
+			defer s.handlers.Done()
+			defer func() { <-slots }()
+			defer s.track(conn, false)
+			s.handle(ctx, conn)
+		}()
+	}
+}
+
+// handle talks to one client until it leaves, goes quiet, stops reading,
+// breaks the connection, or the server shuts down.
+func (s *server) handle(ctx context.Context, conn *net.TCPConn) {
+	who := conn.RemoteAddr().String()
+	s.log.Printf("client %s connected", who)
+
+	// On shutdown, a read deadline in the past wakes the Read below.
+	stopWake := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	defer stopWake()
+
+	if err := s.send(conn, []byte(greeting)); err != nil {
+		s.hangUp(conn, who, err)
+		return
+	}
+
+	// One buffer for the life of the connection: "OK..." then room for
+	// one read of up to 1 KB. While a reply cannot be written nothing
+	// more is read, so the memory per client stays fixed.
+	buf := make([]byte, len("OK...")+1024)
+	copy(buf, "OK...")
+	for {
+		// The idle deadline is set before ctx is checked: if shutdown
+		// comes in between, its wake-up deadline replaces this one.
+		conn.SetReadDeadline(time.Now().Add(s.idle))
+		if ctx.Err() != nil {
+			s.goodbye(conn, who, "bye: server shutting down\n", "closed at shutdown")
+			return
+		}
+		n, err := conn.Read(buf[len("OK..."):])
+		if n > 0 {
+			if err := s.send(conn, buf[:len("OK...")+n]); err != nil {
+				s.hangUp(conn, who, err)
+				return
+			}
+		}
+		switch {
+		case err == nil:
+			continue
+		case ctx.Err() != nil:
+			s.goodbye(conn, who, "bye: server shutting down\n", "closed at shutdown")
+		case isTimeout(err):
+			s.goodbye(conn, who, fmt.Sprintf("bye: idle for %v, closing\n", s.idle), "idle, closed")
+		case errors.Is(err, io.EOF):
+			// The client is done. (Python's recv returns b"" here.)
+			closeGracefully(conn)
+			s.log.Printf("client %s left", who)
+		default:
+			s.hangUp(conn, who, err)
+		}
+		return
+	}
+}
+
+// send writes p with a deadline: a client that never reads cannot hold us.
+func (s *server) send(conn *net.TCPConn, p []byte) error {
+	if err := conn.SetWriteDeadline(time.Now().Add(s.idle)); err != nil {
+		return err
+	}
+	_, err := conn.Write(p)
+	return err
+}
+
+// goodbye tells the client why the server closes, then closes cleanly.
+func (s *server) goodbye(conn *net.TCPConn, who, line, logLine string) {
+	s.send(conn, []byte(line))
+	closeGracefully(conn)
+	s.log.Printf("client %s %s", who, logLine)
+}
+
+// hangUp closes a connection that failed and logs why.
+func (s *server) hangUp(conn *net.TCPConn, who string, err error) {
+	switch {
+	case isReset(err):
+		conn.Close()
+		s.log.Printf("client %s reset the connection", who)
+	case errors.Is(err, net.ErrClosed):
+		s.log.Printf("client %s cut off at shutdown", who) // -grace was over
+	case isTimeout(err):
+		closeGracefully(conn) // the write deadline passed: it does not read
+		s.log.Printf("client %s stopped reading, closed", who)
+	default:
+		conn.Close()
+		s.log.Printf("client %s: %v", who, err)
+	}
+}
+
+// closeGracefully ends a connection with FIN, not RST (which closing with
+// unread input sends, and which may lose the replies already written): it
+// says we are done writing, then discards what the client still sends
+// until it closes too (at most 64 KB, or for a second).
+func closeGracefully(conn *net.TCPConn) {
+	conn.CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(conn, 64<<10))
+	conn.Close()
+}
+
+// shutdown waits for the connection goroutines, which ctx has told to say
+// goodbye. Connections still open at deadline (say, stuck writing to a
+// client that does not read) are closed: that ends any Read or Write.
+func (s *server) shutdown(deadline time.Time) {
+	done := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(done)
+	}()
+	grace := time.NewTimer(time.Until(deadline))
+	defer grace.Stop()
+	select {
+	case <-done:
+		return
+	case <-grace.C:
+	}
+	s.mu.Lock()
+	s.log.Printf("grace period over, closing %d connections", len(s.conns))
+	for conn := range s.conns {
+		conn.Close()
+	}
+	s.mu.Unlock()
+	<-done
+}
+
+// track adds conn to, or removes it from, the open connections.
+func (s *server) track(conn *net.TCPConn, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if open {
+		s.conns[conn] = struct{}{}
+	} else {
+		delete(s.conns, conn)
+	}
+}
+
+// isReset reports a connection the peer broke off: a reset, or a write
+// to a peer that has gone. (The finished program also knows Windows'
+// numbers for these.)
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// isTimeout reports a read or write deadline that passed.
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
