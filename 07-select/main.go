@@ -1,3 +1,5 @@
+//go:build linux || darwin
+
 // Lesson 07-select: many clients with one goroutine and a readiness loop.
 //
 // Lesson 06 gave every client its own goroutine, and Go's runtime did
@@ -7,246 +9,242 @@
 // I read or write without blocking?" (poll, epoll or kqueue), then does
 // exactly that much work and asks again.
 //
-// The server speaks the protocol of 05 and 06: a greeting line, then
-// "OK..." followed by each chunk it reads. With -client it is the
-// interactive client; with -client -conns N -messages M it is a small
-// load generator that opens N connections without blocking.
-//
-// Run it:
-//
-//	go run ./07-select                         # server, on 127.0.0.1:9007
-//	go run ./07-select -client                 # type lines, see replies
-//	go run ./07-select -client -conns 50 -messages 1000
-//	go run ./07-select -busy                   # the wrong first attempt
+// This file is the loop. serve.go sets it up; each extra has a file of
+// its own (the back-ends, backpressure.go, idle.go, accept.go, shutdown.go).
 package main
 
 import (
-	"bufio"
-	"context"
-	"errors"
-	"flag"
+	"container/list"
 	"fmt"
 	"io"
-	"net"
-	"os"
-	"os/signal"
-	"slices"
-	"strings"
-	"syscall"
+	"net/netip"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// main only wires the process: flags come from os.Args, Ctrl+C and
-// SIGTERM cancel ctx, and an error becomes one line on stderr.
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		// -h printed the usage; asking for help is not a failure.
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "error:", explain(err))
-		os.Exit(1)
+const (
+	greeting  = "welcome to 07-select: every message you send comes back after OK...\n"
+	chunkSize = 4096 // one read, as in 05 and 06
+	marker    = "OK..."
+)
+
+// conn is everything the loop knows about one client. There is no
+// goroutine and no stack per client: just this, which is why an idle
+// connection costs a few hundred bytes.
+type conn struct {
+	fd         int
+	peer       string
+	ip         netip.Addr    // peer without the port: the key of eventLoop.perIP
+	out        []byte        // replies the kernel has not taken yet
+	want       events        // what the poller watches this socket for
+	age        *list.Element // place in eventLoop.byAge
+	lastActive time.Time
+	drainUntil time.Time // when shut: close at this time at the latest
+	paused     bool      // too many unsent replies: not reading for now
+	warned     bool      // said so once in the log
+	closing    bool      // no more replies: flush, then close
+	shut       bool      // write side closed (FIN sent); discarding input
+	eof        bool      // the client has finished sending
+}
+
+// eventLoop is the whole server: one goroutine, one loop.
+type eventLoop struct {
+	cfg   config
+	out   io.Writer
+	p     poller
+	lfd   int
+	conns map[int]*conn
+	// buf is the one buffer all connections share: "OK..." followed by
+	// room for one read, so a reply is written straight from it.
+	buf []byte
+	// now is the time the loop last looked at the clock: before and
+	// after each wait. Idle timeouts are counted in seconds; reading
+	// the clock for every message would cost more than it tells.
+	now time.Time
+
+	idleState     // idle.go: the clients in order of last activity
+	acceptState   // accept.go: limits, and pauses after EMFILE
+	shutdownState // shutdown.go: Ctrl+C and the grace period
+}
+
+// run is the loop: wait for readiness, do the work that is ready, repeat.
+func (l *eventLoop) run() error {
+	if err := l.p.add(l.wake.r, canRead); err != nil {
+		return err
 	}
-}
+	l.setAccepting(true)
+	for {
+		l.now = time.Now()
+		now := l.now
+		l.expireIdle(now)
+		if !l.retryAt.IsZero() && !now.Before(l.retryAt) {
+			l.retryAt = time.Time{}
+			l.setAccepting(l.mayAccept())
+		}
+		if l.stopping && (len(l.conns) == 0 || !now.Before(l.graceEnd)) {
+			l.closeRemaining()
+			fmt.Fprintln(l.out, "stopped")
+			return nil
+		}
 
-// errUsage marks a bad command line; the flag package already said why.
-var errUsage = errors.New("bad command line")
-
-// config is the server's command line.
-type config struct {
-	addr        string
-	maxConns    int
-	maxPerIP    int
-	idleTimeout time.Duration
-	grace       time.Duration
-	poller      string
-	busy        bool
-}
-
-// loadConfig is the load generator's command line.
-type loadConfig struct {
-	addr     string
-	conns    int
-	messages int
-	size     int
-	timeout  time.Duration
-	poller   string
-}
-
-// run is the whole program. Tests call it directly with their own
-// arguments, input and output, and cancel ctx instead of pressing Ctrl+C.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("07-select", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	var cfg config
-	flags.StringVar(&cfg.addr, "addr", "127.0.0.1:9007", "`host:port` to listen on (port 0 picks a free port), or to connect to with -client")
-	client := flags.Bool("client", false, "connect to -addr and send each line of standard input")
-	conns := flags.Int("conns", 0, "with -client: open `N` connections at once and measure (load generator)")
-	messages := flags.Int("messages", 100, "with -conns: request/reply round trips per connection")
-	size := flags.Int("size", 64, "with -conns: bytes per message")
-	flags.IntVar(&cfg.maxConns, "max-conns", 1000, "serve at most `N` clients at once; the rest wait in the backlog")
-	flags.IntVar(&cfg.maxPerIP, "max-conns-per-ip", 100, "serve at most `N` clients from one IP address at once, so that one address cannot take every slot; the rest are told so and closed (0: no limit)")
-	flags.DurationVar(&cfg.idleTimeout, "idle-timeout", 2*time.Minute, "close a client that sends nothing (and reads nothing) for this long")
-	flags.DurationVar(&cfg.grace, "grace", 5*time.Second, "on shutdown, how long clients get to take their last replies")
-	flags.StringVar(&cfg.poller, "poller", defaultPoller(), "readiness API: "+strings.Join(pollerNames(), ", "))
-	flags.BoolVar(&cfg.busy, "busy", false, "the wrong first attempt: never wait, try every socket over and over")
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+		ready, err := l.p.wait(l.timeout(now))
+		l.now = time.Now()
+		if err != nil {
+			l.closeRemaining()
 			return err
 		}
-		return errUsage
+		for _, ev := range ready {
+			switch {
+			case ev.fd == l.wake.r:
+				// Only a byte in the pipe means "stop"; readiness alone
+				// may be spurious (the busy loop reports it every time).
+				if l.wake.drain() {
+					l.beginShutdown(l.now)
+				}
+			case ev.fd == l.lfd && l.accepting:
+				if err := l.accept(); err != nil {
+					l.closeRemaining()
+					return err
+				}
+			default:
+				l.serveReady(ev)
+			}
+		}
 	}
-	problem := ""
-	switch {
-	case flags.NArg() > 0:
-		problem = fmt.Sprintf("unexpected argument %q", flags.Arg(0))
-	case len(pollerNames()) > 0 && !slices.Contains(pollerNames(), cfg.poller):
-		problem = fmt.Sprintf("-poller %q is not available here; choose one of %s", cfg.poller, strings.Join(pollerNames(), ", "))
-	case cfg.maxConns < 1:
-		problem = "-max-conns must be at least 1"
-	case cfg.maxPerIP < 0:
-		problem = "-max-conns-per-ip must not be negative (0 means no limit)"
-	case cfg.idleTimeout <= 0 || cfg.grace < 0:
-		problem = "-idle-timeout must be positive and -grace not negative"
-	case *conns < 0 || *messages < 1 || *size < 1:
-		problem = "-conns must not be negative, -messages and -size must be at least 1"
-	case *conns > 0 && !*client:
-		problem = "-conns makes sense only with -client"
-	}
-	if problem != "" {
-		fmt.Fprintln(stderr, problem)
-		flags.Usage()
-		return errUsage
-	}
-
-	switch {
-	case *client && *conns > 0:
-		return loadgen(ctx, loadConfig{
-			addr: cfg.addr, conns: *conns, messages: *messages, size: *size,
-			timeout: cfg.idleTimeout, poller: cfg.poller,
-		}, stdout)
-	case *client:
-		return runClient(ctx, cfg.addr, cfg.idleTimeout, stdin, stdout)
-	}
-	return serve(ctx, cfg, stdout)
 }
 
-// runClient is the interactive client of lessons 05 and 06: it prints the
-// greeting, then sends each line of stdin and prints the reply line. When
-// stdin ends it half-closes the connection, prints whatever the server
-// still sends, and returns when the server closes. It uses the net
-// package: one connection needs no readiness loop.
-func runClient(ctx context.Context, addr string, timeout time.Duration, stdin io.Reader, stdout io.Writer) error {
-	dialer := net.Dialer{Timeout: 5 * time.Second}
-	conn, err := dialer.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", addr, err)
+// serveReady does what one ready client socket allows. Readiness is a
+// hint, not a promise: reads and writes may still say EAGAIN, and the
+// loop must be fine with that.
+func (l *eventLoop) serveReady(ev event) {
+	c := l.conns[ev.fd]
+	if c == nil {
+		return // closed earlier in this batch
 	}
-	defer conn.Close()
-	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stopConn()
-
-	replies := bufio.NewReader(conn)
-	// Each reply is one line; the greeting is the first.
-	readLine := func() (bool, error) {
-		if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-			return false, err
+	if ev.ready&canWrite != 0 && len(c.out) > 0 {
+		if !l.flush(c) {
+			return
 		}
-		line, err := replies.ReadString('\n')
-		fmt.Fprint(stdout, line)
-		if errors.Is(err, io.EOF) {
-			return false, nil // the server closed: nothing more to say
+	}
+	if ev.ready&canRead != 0 && c.want&canRead != 0 {
+		l.read(c)
+	}
+}
+
+// read takes one chunk from the client and sends the reply.
+func (l *eventLoop) read(c *conn) {
+	n, err := retryEINTR(func() (int, error) { return unix.Read(c.fd, l.buf[len(marker):]) })
+	switch {
+	case err == unix.EAGAIN:
+		return // nothing there after all
+	case err != nil:
+		l.drop(c, err)
+		return
+	case n == 0:
+		// End of stream: the client has finished sending. Send what
+		// is still queued, then close.
+		c.eof = true
+		if !c.closing {
+			c.closing = true
+			fmt.Fprintf(l.out, "client %s left\n", c.peer)
+		}
+		l.flush(c)
+		return
+	case c.closing:
+		// We are saying goodbye: input is read only so that closing
+		// sends FIN rather than RST, and is thrown away.
+		return
+	}
+	l.touch(c)
+	reply := l.buf[:len(marker)+n]
+	if len(c.out) == 0 {
+		// Nothing queued before it, so the reply may go out at once,
+		// straight from the shared buffer. Usually the kernel takes it
+		// all and nothing is copied; what it leaves is queued below.
+		sent, err := retryEINTR(func() (int, error) { return unix.Write(c.fd, reply) })
+		if err != nil && err != unix.EAGAIN {
+			l.drop(c, err)
+			return
+		}
+		reply = reply[sent:]
+	}
+	c.out = append(c.out, reply...)
+	l.holdBack(c)
+	l.flush(c)
+}
+
+// flush writes as much of c.out as the kernel takes now, and returns
+// false if the connection is gone. A write may take only part of the
+// bytes, or none (EAGAIN): the rest waits for the socket to be writable.
+func (l *eventLoop) flush(c *conn) bool {
+	for len(c.out) > 0 {
+		n, err := retryEINTR(func() (int, error) { return unix.Write(c.fd, c.out) })
+		if err == unix.EAGAIN {
+			break // the kernel's send buffer is full
 		}
 		if err != nil {
-			return false, fmt.Errorf("read from %s: %w", addr, err)
+			l.drop(c, err)
+			return false
 		}
-		return true, nil
+		c.out = c.out[n:]
+		l.touch(c)
 	}
-	if open, err := readLine(); !open {
-		return err
+	if len(c.out) == 0 {
+		c.out = nil // an idle connection keeps no buffer
 	}
-	lines := bufio.NewScanner(stdin)
-	for lines.Scan() {
-		if err := conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-			return err
-		}
-		if _, err := fmt.Fprintf(conn, "%s\n", lines.Text()); err != nil {
-			return fmt.Errorf("send to %s: %w", addr, err)
-		}
-		if open, err := readLine(); !open {
-			return err
-		}
+	l.resume(c)
+	if c.closing && len(c.out) == 0 && !l.sayGoodbye(c) {
+		return false
 	}
-	if err := lines.Err(); err != nil {
-		return fmt.Errorf("read standard input: %w", err)
-	}
-	// Half-close: the server reads EOF, but we can still read its answer.
-	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
-		return fmt.Errorf("close write side: %w", err)
-	}
-	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
-	if _, err := io.Copy(stdout, replies); err != nil {
-		return fmt.Errorf("read from %s: %w", addr, err)
-	}
-	return nil
+	return l.update(c)
 }
 
-// Winsock reports its own error numbers, which are not the syscall.E*
-// values Go defines on Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE    = syscall.Errno(10048)
-	wsaECONNREFUSED  = syscall.Errno(10061)
-	wsaECONNRESET    = syscall.Errno(10054)
-	wsaEADDRNOTAVAIL = syscall.Errno(10049)
-	wsaEACCES        = syscall.Errno(10013)
-	wsaEMFILE        = syscall.Errno(10024)
-)
-
-// explain turns an error into the one line a learner sees, pointing to
-// the entry in docs/errors.md that says what happened and what to do.
-func explain(err error) string {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return fmt.Sprintf("%v: another program already listens there; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, wsaEADDRNOTAVAIL):
-		return fmt.Sprintf("%v: that IP address is not one of this machine's (see docs/errors.md#eaddrnotavail)", err)
-	case errors.Is(err, syscall.EACCES) || errors.Is(err, wsaEACCES):
-		return fmt.Sprintf("%v: ports below 1024 need special permission; use a higher port (see docs/errors.md#eacces)", err)
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: nothing listens at that address; is the server running? (see docs/errors.md#econnrefused)", err)
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET):
-		return fmt.Sprintf("%v: the peer aborted the connection (see docs/errors.md#econnreset)", err)
-	case errors.Is(err, syscall.ENFILE):
-		// Not this process's limit but the whole system's table of open
-		// files: ulimit -n does not help; other programs must close some.
-		return fmt.Sprintf("%v: the whole system is out of open files, not just this program; it recovers when programs close some (see docs/errors.md#emfile)", err)
-	case errors.Is(err, syscall.EMFILE) || errors.Is(err, wsaEMFILE):
-		return fmt.Sprintf("%v: out of file descriptors; raise the limit (ulimit -n) or use fewer connections (see docs/errors.md#emfile)", err)
-	case isTimeout(err):
-		return fmt.Sprintf("%v: no answer in time (see docs/errors.md#timeout)", err)
-	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("%v: the host name could not be resolved (see docs/errors.md#no-such-host)", err)
+// update tells the poller what c waits for now, if that changed.
+func (l *eventLoop) update(c *conn) bool {
+	var want events
+	if len(c.out) > 0 {
+		want |= canWrite
 	}
-	return err.Error()
+	if !c.eof && (c.closing || !c.paused) {
+		want |= canRead
+	}
+	if want == c.want {
+		return true
+	}
+	if err := l.p.modify(c.fd, want); err != nil {
+		l.drop(c, err)
+		return false
+	}
+	c.want = want
+	return true
 }
 
-// errNoProgress is the load generator's timeout: nothing happened on any
-// connection for -idle-timeout.
-var errNoProgress = errors.New("no progress")
+// drop closes a connection that failed.
+func (l *eventLoop) drop(c *conn, err error) {
+	if err == unix.ECONNRESET || err == unix.EPIPE {
+		fmt.Fprintf(l.out, "client %s reset the connection\n", c.peer)
+	} else {
+		fmt.Fprintf(l.out, "client %s: %v\n", c.peer, err)
+	}
+	l.closeConn(c)
+}
 
-// isTimeout reports a deadline that passed: a read or write deadline
-// (os.ErrDeadlineExceeded), a dial that gave up, or a load run that
-// stalled. Timeout is the one method of net.Error that is not deprecated.
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, errNoProgress) ||
-		(errors.As(err, &netErr) && netErr.Timeout())
+// closeConn forgets a connection: out of the poller, closed, gone.
+func (l *eventLoop) closeConn(c *conn) {
+	if _, ok := l.conns[c.fd]; !ok {
+		return
+	}
+	l.p.remove(c.fd)
+	unix.Close(c.fd)
+	delete(l.conns, c.fd)
+	if l.perIP[c.ip]--; l.perIP[c.ip] <= 0 {
+		delete(l.perIP, c.ip)
+	}
+	if c.shut {
+		l.draining.Remove(c.age)
+	} else {
+		l.byAge.Remove(c.age)
+	}
+	l.setAccepting(l.mayAccept())
 }

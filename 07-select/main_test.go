@@ -1,5 +1,9 @@
 //go:build linux || darwin
 
+// The lesson's claims, each tested against every readiness back-end of
+// the platform where the claim concerns the loop (forEachPoller). The
+// machinery is in helpers_test.go.
+
 package main
 
 import (
@@ -12,9 +16,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"regexp"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,21 +28,6 @@ import (
 	"golang.org/x/net/nettest"
 	"golang.org/x/sys/unix"
 )
-
-// wait bounds every blocking step of a test, so a broken server fails the
-// test instead of hanging it.
-const wait = 5 * time.Second
-
-const greetingLine = "welcome to 07-select: every message you send comes back after OK...\n"
-
-// forEachPoller runs a behaviour test once per readiness back-end this
-// platform has (epoll and poll on Linux, kqueue and poll on macOS), so
-// every back-end keeps every promise.
-func forEachPoller(t *testing.T, test func(t *testing.T, poller string)) {
-	for _, name := range pollerNames() {
-		t.Run(name, func(t *testing.T) { test(t, name) })
-	}
-}
 
 func TestGreetsEachClientWithOneLine(t *testing.T) {
 	forEachPoller(t, func(t *testing.T, poller string) {
@@ -91,31 +78,124 @@ func TestAllClientsAreServedAtOnce(t *testing.T) {
 	})
 }
 
-func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
+func TestBusyLoopBurnsCPUWhileTheReadinessLoopSleeps(t *testing.T) {
+	// Each server sits idle with no client for the same window, and
+	// getrusage tells how much CPU time the process used meanwhile.
+	const window = 200 * time.Millisecond
+	idleCPU := func(args ...string) time.Duration {
+		srv := startServer(t, args...)
+		srv.out.waitFor(t, "waiting for events with")
+		runtime.GC() // so leftovers of earlier tests are not counted
+		before := cpuTime(t)
+		<-time.After(window) // the measurement period itself, not a wait for an event
+		used := cpuTime(t) - before
+		srv.stop()
+		require.NoError(t, srv.wait(t))
+		return used
+	}
+	busy := idleCPU("-busy")
+	for _, poller := range pollerNames() {
+		sleeping := idleCPU("-poller", poller)
+		t.Logf("CPU used in %v idle: busy loop %v, %s %v", window, busy, poller, sleeping)
+		// Generous margins: the busy loop gets a good share of a core
+		// even on a loaded machine, the sleeping loop a few scheduler
+		// ticks at most.
+		assert.Greater(t, busy, window/20, "the busy loop should burn CPU")
+		assert.Less(t, sleeping*3, busy, "%s should use far less CPU than the busy loop", poller)
+		assert.Less(t, sleeping, window/10, "an idle %s server should use next to no CPU", poller)
+	}
+}
+
+func TestBusyLoopStillSpeaksTheProtocol(t *testing.T) {
+	srv := startServer(t, "-busy")
+	assert.Equal(t, "waiting for events with a busy loop (no waiting at all)", srv.out.next(t))
+	c := connect(t, srv.addr)
+	c.echo(t, "right answers, wrong method\n")
+}
+
+func TestByteAtATimeSenderGetsEveryByteBack(t *testing.T) {
 	forEachPoller(t, func(t *testing.T, poller string) {
-		// 200 clients from 127.0.0.1: lift the per-address cap.
-		srv := startServer(t, "-poller", poller, "-max-conns-per-ip", "0")
-		// One event loop serves every client: no goroutine per client.
-		running := len(lessonGoroutines())
-		var wg sync.WaitGroup
-		for i := 0; i < 200; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				conn, err := net.DialTimeout("tcp", srv.addr, wait)
-				if !assert.NoError(t, err) {
+		srv := startServer(t, "-poller", poller)
+		c := connect(t, srv.addr)
+		// Each byte may arrive as its own chunk and get its own
+		// "OK..."; stripped of the markers, the bytes come back whole.
+		msg := "one byte at a time\n"
+		var raw []byte
+		buf := make([]byte, 4096)
+		for i := 0; i < len(msg); i++ {
+			_, err := c.conn.Write([]byte{msg[i]})
+			require.NoError(t, err)
+		}
+		for strings.ReplaceAll(string(raw), marker, "") != msg {
+			n, err := c.r.Read(buf)
+			require.NoError(t, err, "got %q so far", raw)
+			raw = append(raw, buf[:n]...)
+		}
+	})
+}
+
+// ---- what the articles do not handle ----
+
+func TestRepliesToAClientThatDoesNotReadAreBufferedThenItIsNoLongerRead(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		c := connect(t, srv.addr)
+		// Small buffers on this side keep the amount in flight (and
+		// the test) small; the server's own buffers still grow.
+		require.NoError(t, c.conn.(*net.TCPConn).SetReadBuffer(32<<10))
+		require.NoError(t, c.conn.(*net.TCPConn).SetWriteBuffer(32<<10))
+
+		// Send a known pattern without reading: 64 KB of letters
+		// (never an 'O', so markers are easy to strip), repeated. The
+		// server's writes soon take only part of a reply, then none
+		// (EAGAIN); it keeps the rest, and past its bound it stops
+		// reading this client.
+		piece := make([]byte, 64<<10)
+		for i := range piece {
+			piece[i] = "abcdefghijklmnopqrstuvwxyz"[(i*7+i/26)%26]
+		}
+		sentCh := make(chan int, 1)
+		go func() {
+			sent := 0
+			for {
+				// Once the server has stopped reading, a write blocks.
+				// 300ms without progress is taken to mean "blocked".
+				c.conn.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+				n, err := c.conn.Write(piece[sent%len(piece):])
+				sent += n
+				if err != nil {
+					sentCh <- sent
 					return
 				}
-				conn.Write([]byte("half a sentence and th"))
-				// Linger 0 makes Close send RST instead of FIN.
-				conn.(*net.TCPConn).SetLinger(0)
-				conn.Close()
-			}()
+			}
+		}()
+		srv.out.waitFor(t, "is not reading its replies; stopped reading it until they drain")
+		sent := <-sentCh
+		assert.Less(t, sent, 64<<20, "reading should have stopped long before 64 MB")
+
+		// Now read: every byte comes back, in order, after its markers.
+		// Nothing was dropped while the client was not reading.
+		c.conn.SetReadDeadline(time.Now().Add(wait))
+		got := make([]byte, 0, sent)
+		skip := 0
+		buf := make([]byte, 64<<10)
+		for len(got) < sent {
+			n, err := c.r.Read(buf)
+			require.NoError(t, err, "after %d of %d bytes", len(got), sent)
+			for _, b := range buf[:n] {
+				switch {
+				case skip > 0:
+					skip--
+				case b == 'O':
+					skip = len(marker) - 1
+				default:
+					got = append(got, b)
+				}
+			}
 		}
-		wg.Wait()
-		connect(t, srv.addr).echo(t, "still there?\n")
-		// The storm started no goroutine that is still running.
-		assert.Len(t, lessonGoroutines(), running, "goroutines running the program after the storm")
+		want := bytes.Repeat(piece, sent/len(piece)+1)[:sent]
+		assert.True(t, bytes.Equal(want, got), "the replies differ from what was sent")
+		c.echo(t, "and the conversation goes on\n")
 	})
 }
 
@@ -215,6 +295,34 @@ func TestTricklingClientsFromOneAddressCannotTakeEverySlot(t *testing.T) {
 	})
 }
 
+func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		// 200 clients from 127.0.0.1: lift the per-address cap.
+		srv := startServer(t, "-poller", poller, "-max-conns-per-ip", "0")
+		// One event loop serves every client: no goroutine per client.
+		running := len(lessonGoroutines())
+		var wg sync.WaitGroup
+		for i := 0; i < 200; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn, err := net.DialTimeout("tcp", srv.addr, wait)
+				if !assert.NoError(t, err) {
+					return
+				}
+				conn.Write([]byte("half a sentence and th"))
+				// Linger 0 makes Close send RST instead of FIN.
+				conn.(*net.TCPConn).SetLinger(0)
+				conn.Close()
+			}()
+		}
+		wg.Wait()
+		connect(t, srv.addr).echo(t, "still there?\n")
+		// The storm started no goroutine that is still running.
+		assert.Len(t, lessonGoroutines(), running, "goroutines running the program after the storm")
+	})
+}
+
 // Not parallel, like every test here: failAccept swaps acceptFunc,
 // which belongs to the whole package.
 func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
@@ -269,6 +377,37 @@ func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
 	})
 }
 
+func TestAClientWhoseSocketCannotBeSetUpIsDroppedAndTheNextIsServed(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		// On macOS, making an accepted socket non-blocking is a call of
+		// its own after accept, and it can fail. Linux does both in one
+		// call, so the test stands in for the kernel: the first accept
+		// takes the client, closes its socket and fails as that call
+		// would. Only the loop's goroutine calls acceptFunc.
+		first := true
+		acceptFunc = func(lfd int) (int, unix.Sockaddr, error) {
+			fd, sa, err := acceptConn(lfd)
+			if err != nil || !first {
+				return fd, sa, err
+			}
+			first = false
+			unix.Close(fd)
+			return -1, sa, os.NewSyscallError("fcntl", unix.EBADF)
+		}
+		t.Cleanup(func() { acceptFunc = acceptConn })
+		srv := startServer(t, "-poller", poller)
+
+		// That client is dropped: it gets no greeting, only the end.
+		lost := dial(t, srv.addr)
+		_, err := lost.Read(make([]byte, 1))
+		require.Error(t, err)
+		require.False(t, isTimeout(err), "the lost client should be closed, not left waiting")
+		srv.out.waitFor(t, "client "+lost.LocalAddr().String()+": fcntl: bad file descriptor")
+		// The server goes on: the next client is served.
+		connect(t, srv.addr).echo(t, "still serving?\n")
+	})
+}
+
 func TestExplainTellsAFullSystemFromAFullProcess(t *testing.T) {
 	// EMFILE is this process's limit, which ulimit -n raises; ENFILE is
 	// the whole system's table, which it does not.
@@ -277,6 +416,17 @@ func TestExplainTellsAFullSystemFromAFullProcess(t *testing.T) {
 	assert.Contains(t, enfile, "the whole system is out of open files")
 	assert.NotContains(t, enfile, "ulimit")
 	assert.Contains(t, enfile, "(see docs/errors.md#emfile)")
+}
+
+// ---- stopping ----
+
+func TestStopWithNoClientsExitsCleanly(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		srv.stop() // what Ctrl+C does
+		require.NoError(t, srv.wait(t))
+		assert.Contains(t, srv.out.String(), "shutting down: saying bye to 0 clients\nstopped\n")
+	})
 }
 
 func TestShutdownSendsEveryClientItsFinalLineAndCleanEOF(t *testing.T) {
@@ -430,680 +580,7 @@ func TestNoGoroutineLeaksAfterShutdown(t *testing.T) {
 	}
 }
 
-// lessonGoroutines lists the stacks of goroutines running the program's
-// code (not the tests'). In a test binary, a stack names package main by
-// its import path, ".../07-select", not by "main".
-func lessonGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var found []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, fn := range []string{"07-select.run(", "07-select.serve(", "07-select.(*eventLoop)", "07-select.(*waker)", "07-select.loadgen(", "07-select.(*logQueue)"} {
-			if strings.Contains(g, fn) {
-				found = append(found, g)
-				break
-			}
-		}
-	}
-	return found
-}
-
-func TestClientModeSendsLinesAndPrintsReplies(t *testing.T) {
-	srv := startServer(t)
-	var out bytes.Buffer
-	err := runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\nworld\n"), &out)
-	require.NoError(t, err)
-	assert.Equal(t, greetingLine+"OK...hello\nOK...world\n", out.String())
-	srv.out.waitFor(t, "left")
-}
-
-func TestClientReportsConnectionRefused(t *testing.T) {
-	err := runWithTimeout(t, []string{"-client", "-addr", closedPort(t)}, strings.NewReader("hi\n"), io.Discard)
-	require.Error(t, err)
-	assert.True(t, errors.Is(err, syscall.ECONNREFUSED), "want ECONNREFUSED, got %v", err)
-	assert.Contains(t, explain(err), "(see docs/errors.md#econnrefused)")
-}
-
-func TestByteAtATimeSenderGetsEveryByteBack(t *testing.T) {
-	forEachPoller(t, func(t *testing.T, poller string) {
-		srv := startServer(t, "-poller", poller)
-		c := connect(t, srv.addr)
-		// Each byte may arrive as its own chunk and get its own
-		// "OK..."; stripped of the markers, the bytes come back whole.
-		msg := "one byte at a time\n"
-		var raw []byte
-		buf := make([]byte, 4096)
-		for i := 0; i < len(msg); i++ {
-			_, err := c.conn.Write([]byte{msg[i]})
-			require.NoError(t, err)
-		}
-		for strings.ReplaceAll(string(raw), marker, "") != msg {
-			n, err := c.r.Read(buf)
-			require.NoError(t, err, "got %q so far", raw)
-			raw = append(raw, buf[:n]...)
-		}
-	})
-}
-
-func TestStopWithNoClientsExitsCleanly(t *testing.T) {
-	forEachPoller(t, func(t *testing.T, poller string) {
-		srv := startServer(t, "-poller", poller)
-		srv.stop() // what Ctrl+C does
-		require.NoError(t, srv.wait(t))
-		assert.Contains(t, srv.out.String(), "shutting down: saying bye to 0 clients\nstopped\n")
-	})
-}
-
-// ---- what the articles do not handle ----
-
-func TestRepliesToAClientThatDoesNotReadAreBufferedThenItIsNoLongerRead(t *testing.T) {
-	forEachPoller(t, func(t *testing.T, poller string) {
-		srv := startServer(t, "-poller", poller)
-		c := connect(t, srv.addr)
-		// Small buffers on this side keep the amount in flight (and
-		// the test) small; the server's own buffers still grow.
-		require.NoError(t, c.conn.(*net.TCPConn).SetReadBuffer(32<<10))
-		require.NoError(t, c.conn.(*net.TCPConn).SetWriteBuffer(32<<10))
-
-		// Send a known pattern without reading: 64 KB of letters
-		// (never an 'O', so markers are easy to strip), repeated. The
-		// server's writes soon take only part of a reply, then none
-		// (EAGAIN); it keeps the rest, and past its bound it stops
-		// reading this client.
-		piece := make([]byte, 64<<10)
-		for i := range piece {
-			piece[i] = "abcdefghijklmnopqrstuvwxyz"[(i*7+i/26)%26]
-		}
-		sentCh := make(chan int, 1)
-		go func() {
-			sent := 0
-			for {
-				// Once the server has stopped reading, a write blocks.
-				// 300ms without progress is taken to mean "blocked".
-				c.conn.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
-				n, err := c.conn.Write(piece[sent%len(piece):])
-				sent += n
-				if err != nil {
-					sentCh <- sent
-					return
-				}
-			}
-		}()
-		srv.out.waitFor(t, "is not reading its replies; stopped reading it until they drain")
-		sent := <-sentCh
-		assert.Less(t, sent, 64<<20, "reading should have stopped long before 64 MB")
-
-		// Now read: every byte comes back, in order, after its markers.
-		// Nothing was dropped while the client was not reading.
-		c.conn.SetReadDeadline(time.Now().Add(wait))
-		got := make([]byte, 0, sent)
-		skip := 0
-		buf := make([]byte, 64<<10)
-		for len(got) < sent {
-			n, err := c.r.Read(buf)
-			require.NoError(t, err, "after %d of %d bytes", len(got), sent)
-			for _, b := range buf[:n] {
-				switch {
-				case skip > 0:
-					skip--
-				case b == 'O':
-					skip = len(marker) - 1
-				default:
-					got = append(got, b)
-				}
-			}
-		}
-		want := bytes.Repeat(piece, sent/len(piece)+1)[:sent]
-		assert.True(t, bytes.Equal(want, got), "the replies differ from what was sent")
-		c.echo(t, "and the conversation goes on\n")
-	})
-}
-
-func TestBusyLoopStillSpeaksTheProtocol(t *testing.T) {
-	srv := startServer(t, "-busy")
-	assert.Equal(t, "waiting for events with a busy loop (no waiting at all)", srv.out.next(t))
-	c := connect(t, srv.addr)
-	c.echo(t, "right answers, wrong method\n")
-}
-
-func TestBusyLoopBurnsCPUWhileTheReadinessLoopSleeps(t *testing.T) {
-	// Each server sits idle with no client for the same window, and
-	// getrusage tells how much CPU time the process used meanwhile.
-	const window = 200 * time.Millisecond
-	idleCPU := func(args ...string) time.Duration {
-		srv := startServer(t, args...)
-		srv.out.waitFor(t, "waiting for events with")
-		runtime.GC() // so leftovers of earlier tests are not counted
-		before := cpuTime(t)
-		<-time.After(window) // the measurement period itself, not a wait for an event
-		used := cpuTime(t) - before
-		srv.stop()
-		require.NoError(t, srv.wait(t))
-		return used
-	}
-	busy := idleCPU("-busy")
-	for _, poller := range pollerNames() {
-		sleeping := idleCPU("-poller", poller)
-		t.Logf("CPU used in %v idle: busy loop %v, %s %v", window, busy, poller, sleeping)
-		// Generous margins: the busy loop gets a good share of a core
-		// even on a loaded machine, the sleeping loop a few scheduler
-		// ticks at most.
-		assert.Greater(t, busy, window/20, "the busy loop should burn CPU")
-		assert.Less(t, sleeping*3, busy, "%s should use far less CPU than the busy loop", poller)
-		assert.Less(t, sleeping, window/10, "an idle %s server should use next to no CPU", poller)
-	}
-}
-
-// cpuTime is the user plus system CPU time this process has used.
-func cpuTime(t *testing.T) time.Duration {
-	t.Helper()
-	var ru unix.Rusage
-	require.NoError(t, unix.Getrusage(unix.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// ---- the load generator ----
-
-var summaryLine = regexp.MustCompile(`^conns=(\d+) messages=(\d+) requests=(\d+) seconds=\d+\.\d{3} rps=\d+ p50=\d+us p99=\d+us$`)
-
-func TestLoadGeneratorPrintsOneParseableSummaryLine(t *testing.T) {
-	forEachPoller(t, func(t *testing.T, poller string) {
-		srv := startServer(t, "-poller", poller)
-		var out bytes.Buffer
-		err := runWithTimeout(t, []string{"-client", "-addr", srv.addr, "-poller", poller, "-conns", "20", "-messages", "10", "-size", "100"}, nil, &out)
-		require.NoError(t, err)
-		line, ok := strings.CutSuffix(out.String(), "\n")
-		require.True(t, ok)
-		require.NotContains(t, line, "\n", "the summary is exactly one line")
-		m := summaryLine.FindStringSubmatch(line)
-		require.NotNil(t, m, "summary %q does not have the documented format", line)
-		assert.Equal(t, []string{"20", "10", "200"}, m[1:])
-		// Every connection was served at the same time.
-		srv.out.waitFor(t, "left")
-	})
-}
-
-func TestLoadGeneratorReportsARefusedConnection(t *testing.T) {
-	err := runWithTimeout(t, []string{"-client", "-conns", "3", "-addr", closedPort(t)}, nil, io.Discard)
-	require.Error(t, err)
-	assert.True(t, errors.Is(err, syscall.ECONNREFUSED), "want ECONNREFUSED, got %v", err)
-	assert.Contains(t, explain(err), "(see docs/errors.md#econnrefused)")
-}
-
-func TestLoadGeneratorGivesUpWhenTheServerNeverAnswers(t *testing.T) {
-	// A listener that never accepts: connects succeed, greetings never come.
-	ln, err := nettest.NewLocalListener("tcp4")
-	require.NoError(t, err)
-	defer ln.Close()
-	err = runWithTimeout(t, []string{"-client", "-conns", "2", "-addr", ln.Addr().String(), "-idle-timeout", "100ms"}, nil, io.Discard)
-	require.Error(t, err)
-	assert.True(t, isTimeout(err), "want a timeout, got %v", err)
-	assert.Contains(t, explain(err), "(see docs/errors.md#timeout)")
-}
-
-func FuzzReplyCounterCountsThePayloadHoweverTheStreamIsCut(f *testing.F) {
-	f.Add(uint16(64), []byte{1, 63}, []byte{3, 7, 20})
-	f.Add(uint16(5000), []byte{}, []byte{1, 1, 1, 1, 1})
-	f.Fuzz(func(t *testing.T, size uint16, chunks, cuts []byte) {
-		payload := bytes.Repeat([]byte("x"), int(size))
-		// The server replies to each chunk it read with "OK..." and the
-		// chunk; chunks gives where the server's reads split the message.
-		var reply []byte
-		rest := payload
-		for _, c := range chunks {
-			if len(rest) == 0 {
-				break
-			}
-			n := min(int(c)+1, len(rest))
-			reply = append(append(reply, marker...), rest[:n]...)
-			rest = rest[n:]
-		}
-		if len(rest) > 0 {
-			reply = append(append(reply, marker...), rest...)
-		}
-		// cuts gives where the client's reads split the reply.
-		var r replyCounter
-		total := 0
-		for _, c := range cuts {
-			n := min(int(c), len(reply))
-			total += r.feed(reply[:n])
-			reply = reply[n:]
-		}
-		total += r.feed(reply)
-		if total != len(payload) {
-			t.Fatalf("counted %d payload bytes, want %d", total, len(payload))
-		}
-	})
-}
-
-// ---- command line ----
-
-func TestUnknownPollerIsAUsageError(t *testing.T) {
-	var stderr bytes.Buffer
-	err := run(context.Background(), []string{"-poller", "select"}, nil, io.Discard, &stderr)
-	assert.ErrorIs(t, err, errUsage)
-	assert.Contains(t, stderr.String(), `-poller "select" is not available here`)
-}
-
-func TestNegativeMaxConnsPerIPIsAUsageError(t *testing.T) {
-	var stderr bytes.Buffer
-	err := run(context.Background(), []string{"-max-conns-per-ip", "-1"}, nil, io.Discard, &stderr)
-	assert.ErrorIs(t, err, errUsage)
-	assert.Contains(t, stderr.String(), "-max-conns-per-ip must not be negative (0 means no limit)")
-}
-
-func TestConnsWithoutClientIsAUsageError(t *testing.T) {
-	var stderr bytes.Buffer
-	err := run(context.Background(), []string{"-conns", "5"}, nil, io.Discard, &stderr)
-	assert.ErrorIs(t, err, errUsage)
-	assert.Contains(t, stderr.String(), "-conns makes sense only with -client")
-}
-
-func TestBusyAddressFailsWithAddressInUse(t *testing.T) {
-	ln, err := nettest.NewLocalListener("tcp4")
-	require.NoError(t, err)
-	defer ln.Close()
-	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, nil, io.Discard, io.Discard)
-	require.Error(t, err)
-	assert.True(t, errors.Is(err, syscall.EADDRINUSE), "want EADDRINUSE, got %v", err)
-	assert.Contains(t, explain(err), "(see docs/errors.md#eaddrinuse)")
-}
-
-func TestWorksWithNetcat(t *testing.T) {
-	nc := lookTool(t, "nc")
-	srv := startServer(t)
-	host, port, _ := net.SplitHostPort(srv.addr)
-	// -N: send FIN when the input ends, so the server sees the client
-	// leave and closes after the last reply, which ends nc.
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, nc, "-N", host, port)
-	cmd.Stdin = strings.NewReader("hi from nc\n")
-	got, err := cmd.Output()
-	require.NoError(t, err)
-	assert.Equal(t, greetingLine+"OK...hi from nc\n", string(got))
-}
-
-// ---- the README's transcripts ----
-
-func TestReadmeServerTranscript(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the README shows Linux, where the default poller is epoll")
-	}
-	srv := startServer(t)
-	var out bytes.Buffer
-	require.NoError(t, runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\n"), &out))
-	srv.out.waitFor(t, "left")
-	srv.stop()
-	require.NoError(t, srv.wait(t))
-	assertTranscript(t, "server", srv.out.String())
-}
-
-func TestReadmeClientTranscript(t *testing.T) {
-	srv := startServer(t)
-	var out bytes.Buffer
-	require.NoError(t, runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\nworld\n"), &out))
-	assertTranscript(t, "client", out.String())
-}
-
-func TestReadmeIdleTranscript(t *testing.T) {
-	srv := startServer(t, "-idle-timeout", "300ms")
-	c := dial(t, srv.addr)
-	got, err := io.ReadAll(c)
-	require.NoError(t, err)
-	assertTranscript(t, "idle", string(got))
-}
-
-func TestReadmeLoadTranscriptHasTheSummaryFormat(t *testing.T) {
-	// The figures in the README were measured once and vary from run to
-	// run; this checks that the README's line has the real format.
-	block := readmeBlock(t, "load")
-	require.Len(t, block, 1)
-	assert.Regexp(t, summaryLine, block[0])
-}
-
-func TestReadmeAddressInUseTranscript(t *testing.T) {
-	ln, err := nettest.NewLocalListener("tcp4")
-	require.NoError(t, err)
-	defer ln.Close()
-	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, nil, io.Discard, io.Discard)
-	require.Error(t, err)
-	assertTranscript(t, "address-in-use", "error: "+explain(err)+"\n")
-}
-
-// ---- helpers ----
-
-// server is the program running in this test process, as `go run` would
-// run it, with its output captured line by line.
-type server struct {
-	addr string
-	out  *lines
-	stop context.CancelFunc
-	done chan error
-}
-
-// startServer runs the program on a free port with args and waits for it
-// to print the address it listens on.
-func startServer(t testing.TB, args ...string) *server {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := &server{out: newLines(), stop: cancel, done: make(chan error, 1)}
-	args = append([]string{"-addr", "127.0.0.1:0"}, args...)
-	go func() { srv.done <- run(ctx, args, nil, srv.out, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-srv.done:
-		case <-time.After(wait):
-			t.Error("server did not stop after cancel")
-		}
-	})
-	first := srv.out.next(t)
-	addr, ok := strings.CutPrefix(first, "listening on ")
-	require.True(t, ok, "first line should give the address, got %q", first)
-	srv.addr = addr
-	return srv
-}
-
-// wait returns the program's result, failing the test if it runs on.
-func (s *server) wait(t testing.TB) error {
-	t.Helper()
-	select {
-	case err := <-s.done:
-		s.done <- err // let Cleanup see it too
-		return err
-	case <-time.After(wait):
-		t.Fatal("server did not return")
-		return nil
-	}
-}
-
-// fakeAccept stands in for the kernel's accept: it fails with each of
-// errs in turn, then accepts for real. It notes when each call came, so
-// a test can measure the pauses between tries.
-type fakeAccept struct {
-	mu    sync.Mutex
-	errs  []error
-	calls []time.Time
-}
-
-// failAccept makes the server's accept fail with errs before it works.
-// Call it before startServer: cleanups run last first, so the server
-// has stopped before the real accept is put back.
-func failAccept(t *testing.T, errs ...error) *fakeAccept {
-	t.Helper()
-	fake := &fakeAccept{errs: errs}
-	acceptFunc = fake.accept
-	t.Cleanup(func() { acceptFunc = acceptConn })
-	return fake
-}
-
-func (f *fakeAccept) accept(lfd int) (int, unix.Sockaddr, error) {
-	f.mu.Lock()
-	f.calls = append(f.calls, time.Now())
-	if len(f.errs) > 0 {
-		err := f.errs[0]
-		f.errs = f.errs[1:]
-		f.mu.Unlock()
-		return -1, nil, err
-	}
-	f.mu.Unlock()
-	return acceptConn(lfd)
-}
-
-func (f *fakeAccept) times() []time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
-
-// client is a connection whose greeting has been read.
-type client struct {
-	conn net.Conn
-	r    *bufio.Reader
-}
-
-// connect dials the server and checks the greeting line.
-func connect(t *testing.T, addr string) *client {
-	t.Helper()
-	conn := dial(t, addr)
-	c := &client{conn: conn, r: bufio.NewReader(conn)}
-	line, err := c.r.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, greetingLine, line)
-	return c
-}
-
-// echo sends msg and reads until all of it has come back. The server
-// answers each chunk it reads, so the reply may be cut into several
-// "OK..." pieces; only the bytes after the markers are compared. It
-// returns the raw reply.
-func (c *client) echo(t *testing.T, msg string) string {
-	t.Helper()
-	require.NoError(t, c.conn.SetDeadline(time.Now().Add(wait)))
-	_, err := c.conn.Write([]byte(msg))
-	require.NoError(t, err)
-	var raw []byte
-	buf := make([]byte, 4096)
-	for strings.ReplaceAll(string(raw), marker, "") != msg {
-		n, err := c.r.Read(buf)
-		require.NoError(t, err, "reading the echo of %q, got %q so far", msg, raw)
-		raw = append(raw, buf[:n]...)
-	}
-	require.True(t, strings.HasPrefix(string(raw), marker), "reply should start with OK..., got %q", raw)
-	return string(raw)
-}
-
-// lines records what the program prints, line by line, so a test can
-// wait for a line instead of sleeping. Write never blocks and never drops
-// a line: it appends under a mutex and wakes waiters through a channel
-// of capacity 1, and waiters look again until their deadline.
-type lines struct {
-	mu     sync.Mutex
-	all    strings.Builder
-	done   []string // complete lines
-	part   string
-	seen   int // lines already returned by next or waitFor
-	notify chan struct{}
-}
-
-func newLines() *lines { return &lines{notify: make(chan struct{}, 1)} }
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	l.all.Write(p)
-	l.part += string(p)
-	for {
-		line, rest, ok := strings.Cut(l.part, "\n")
-		if !ok {
-			break
-		}
-		l.done = append(l.done, line)
-		l.part = rest
-	}
-	l.mu.Unlock()
-	select {
-	case l.notify <- struct{}{}:
-	default: // a wake-up is pending already
-	}
-	return len(p), nil
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.all.String()
-}
-
-// await calls found with the lines not yet seen, again after every
-// write, until it reports ok (and how many of those lines it used up),
-// and fails the test if that does not happen within wait.
-func (l *lines) await(t testing.TB, what string, found func(unseen []string) (used int, ok bool)) {
-	t.Helper()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for {
-		l.mu.Lock()
-		if used, ok := found(l.done[l.seen:]); ok {
-			l.seen += used
-			l.mu.Unlock()
-			return
-		}
-		l.mu.Unlock()
-		select {
-		case <-l.notify:
-		case <-deadline.C:
-			t.Fatalf("no %s within %v; so far:\n%s", what, wait, l.String())
-		}
-	}
-}
-
-// next returns the next line not yet seen.
-func (l *lines) next(t testing.TB) string {
-	t.Helper()
-	var line string
-	l.await(t, "line printed", func(unseen []string) (int, bool) {
-		if len(unseen) == 0 {
-			return 0, false
-		}
-		line = unseen[0]
-		return 1, true
-	})
-	return line
-}
-
-// waitFor skips lines until one contains part.
-func (l *lines) waitFor(t testing.TB, part string) string {
-	t.Helper()
-	var line string
-	l.await(t, fmt.Sprintf("line containing %q", part), func(unseen []string) (int, bool) {
-		for i, s := range unseen {
-			if strings.Contains(s, part) {
-				line = s
-				return i + 1, true
-			}
-		}
-		return 0, false
-	})
-	return line
-}
-
-// waitForLines waits until at least n lines have been printed, and
-// returns all the output.
-func (l *lines) waitForLines(t testing.TB, n int) string {
-	t.Helper()
-	l.await(t, fmt.Sprintf("%d lines", n), func([]string) (int, bool) {
-		return 0, len(l.done) >= n
-	})
-	return l.String()
-}
-
-func runWithTimeout(t *testing.T, args []string, stdin io.Reader, stdout io.Writer) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	return run(ctx, args, stdin, stdout, io.Discard)
-}
-
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, wait)
-	require.NoError(t, err)
-	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-// connectFrom is connect from another loopback address, such as
-// 127.0.0.2: a second client machine, as far as the server can tell.
-func connectFrom(t *testing.T, ip, addr string) *client {
-	t.Helper()
-	d := net.Dialer{Timeout: wait, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil && runtime.GOOS == "darwin" {
-		t.Skipf("cannot dial from %s (macOS has only 127.0.0.1 unless an alias is added): %v", ip, err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
-	c := &client{conn: conn, r: bufio.NewReader(conn)}
-	line, err := c.r.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, greetingLine, line)
-	return c
-}
-
-// stuckWriter stands for a pipe nobody reads: it records each write,
-// then holds it until unstick is called.
-type stuckWriter struct {
-	to      *lines
-	release chan struct{}
-	once    sync.Once
-}
-
-func (w *stuckWriter) Write(p []byte) (int, error) {
-	w.to.Write(p)
-	<-w.release
-	return len(p), nil
-}
-
-func (w *stuckWriter) unstick() { w.once.Do(func() { close(w.release) }) }
-
-// closedPort returns an address where nothing listens: a port that was
-// just free and has been closed again.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := nettest.NewLocalListener("tcp4")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed (on Debian: apt-get install netcat-openbsd); .ci/run installs it", name)
-	}
-	return path
-}
-
-var ports = regexp.MustCompile(`(127\.0\.0\.1|\[::1\]|localhost):\d+`)
-
-// readmeBlock returns the lines of the README block marked
-// <!-- transcript: name -->, without the "$ " command lines.
-func readmeBlock(t *testing.T, name string) []string {
-	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	marker := "<!-- transcript: " + name + " -->"
-	_, after, ok := strings.Cut(string(readme), marker)
-	require.True(t, ok, "README.md has no %s", marker)
-	_, block, ok := strings.Cut(after, "```console\n")
-	require.True(t, ok, "no ```console block after %s", marker)
-	block, _, ok = strings.Cut(block, "```")
-	require.True(t, ok, "unterminated block after %s", marker)
-	var want []string
-	for _, line := range strings.Split(strings.TrimSuffix(block, "\n"), "\n") {
-		if !strings.HasPrefix(line, "$ ") {
-			want = append(want, line)
-		}
-	}
-	return want
-}
-
-// assertTranscript compares got with a README block, ignoring the port
-// numbers, which change from run to run.
-func assertTranscript(t *testing.T, name, got string) {
-	t.Helper()
-	want := readmeBlock(t, name)
-	for i := range want {
-		want[i] = ports.ReplaceAllString(want[i], "$1:PORT")
-	}
-	have := strings.Split(ports.ReplaceAllString(strings.TrimSuffix(got, "\n"), "$1:PORT"), "\n")
-	assert.Equal(t, want, have, "README transcript %q differs from the program's output", name)
-}
+// ---- memory ----
 
 func TestMemoryStaysFixedWhileAClientStreams8MB(t *testing.T) {
 	forEachPoller(t, func(t *testing.T, poller string) {
@@ -1220,4 +697,286 @@ func TestClientsThatNeverReadHoldAFixedAmountOfMemoryEach(t *testing.T) {
 		assert.Less(t, held, int64(clients*256<<10), "heap grew by %d bytes for %d clients", held, clients)
 		assert.Greater(t, total, clients*128<<10, "each client got more than 128 KiB in before its writes blocked")
 	})
+}
+
+// TestAReplyTheKernelTakesAtOnceIsNeitherCopiedNorAllocated shows the
+// fast path of eventLoop.read: with nothing queued for the client, the
+// reply goes out straight from the shared buffer, before read returns,
+// and the connection keeps no bytes. A connected pair of Unix sockets
+// stands in for the client, so nothing else in the process allocates.
+func TestAReplyTheKernelTakesAtOnceIsNeitherCopiedNorAllocated(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+		require.NoError(t, err)
+		server, client := fds[0], fds[1]
+		t.Cleanup(func() { unix.Close(server); unix.Close(client) })
+		// Non-blocking on both ends: a reply that was not sent at once
+		// shows up as EAGAIN below instead of a hang.
+		require.NoError(t, unix.SetNonblock(server, true))
+		require.NoError(t, unix.SetNonblock(client, true))
+
+		p, err := newPoller(poller, false)
+		require.NoError(t, err)
+		t.Cleanup(func() { p.close() })
+		l := newEventLoop(config{idleTimeout: time.Minute}, io.Discard, p)
+		c := &conn{fd: server, peer: "socketpair", want: canRead}
+		require.NoError(t, p.add(server, canRead))
+		c.age = l.byAge.PushFront(c)
+		l.conns[server] = c
+
+		message := []byte("sixty-four bytes would do, and so does this line\n")
+		want := append([]byte(marker), message...)
+		reply := make([]byte, 2*len(want))
+		var got int
+		var readErr error
+		exchange := func() {
+			unix.Write(client, message)
+			l.read(c)
+			got, readErr = unix.Read(client, reply)
+		}
+
+		exchange()
+		require.NoError(t, readErr, "the reply should be waiting as soon as read returns")
+		assert.Equal(t, string(want), string(reply[:got]))
+		assert.Nil(t, c.out, "nothing should be queued for the client")
+
+		allocs := testing.AllocsPerRun(200, exchange)
+		require.NoError(t, readErr)
+		assert.Equal(t, string(want), string(reply[:got]))
+		assert.Zero(t, allocs, "allocations per request on the fast path")
+	})
+}
+
+// ---- the interactive client ----
+
+func TestClientModeSendsLinesAndPrintsReplies(t *testing.T) {
+	srv := startServer(t)
+	var out bytes.Buffer
+	err := runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\nworld\n"), &out)
+	require.NoError(t, err)
+	assert.Equal(t, greetingLine+"OK...hello\nOK...world\n", out.String())
+	srv.out.waitFor(t, "left")
+}
+
+func TestClientPrintsTheServersGoodbyeAndSaysOnceThatItClosed(t *testing.T) {
+	srv := startServer(t, "-idle-timeout", "200ms")
+	// Standard input stays open, as a terminal does while you think: the
+	// server's idle timeout ends the conversation first.
+	stdin, typing := io.Pipe()
+	t.Cleanup(func() { typing.Close() })
+	c := startClient(t, []string{"-addr", srv.addr}, stdin)
+	require.NoError(t, c.wait(t), "a server that closes is no failure of the client's")
+	// The goodbye is printed as the server's own line, then one line on
+	// stderr says what happened.
+	assert.Equal(t, greetingLine+"bye: idle for 200ms, closing\n", c.stdout.String())
+	assert.Equal(t, "server closed the connection\n", c.stderr.String())
+}
+
+func TestClientTurnedAwayByThePerAddressCapSaysSoOnce(t *testing.T) {
+	srv := startServer(t, "-max-conns-per-ip", "1")
+	connect(t, srv.addr) // takes the one slot of 127.0.0.1
+	stdin, typing := io.Pipe()
+	t.Cleanup(func() { typing.Close() })
+	c := startClient(t, []string{"-addr", srv.addr}, stdin)
+	require.NoError(t, c.wait(t))
+	assert.Equal(t, "bye: too many connections from your address (limit 1), closing\n", c.stdout.String())
+	assert.Equal(t, "server closed the connection\n", c.stderr.String())
+}
+
+func TestClientStopsQuietlyOnCtrlC(t *testing.T) {
+	srv := startServer(t)
+	stdin, typing := io.Pipe()
+	t.Cleanup(func() { typing.Close() })
+	c := startClient(t, []string{"-addr", srv.addr}, stdin)
+	c.stdout.waitFor(t, strings.TrimSuffix(greetingLine, "\n"))
+	c.stop() // what Ctrl+C does
+	require.NoError(t, c.wait(t))
+	assert.Equal(t, greetingLine, c.stdout.String())
+	assert.Empty(t, c.stderr.String())
+}
+
+func TestAddressWithoutAHostGetsAHint(t *testing.T) {
+	for _, args := range [][]string{{"-addr", "9007"}, {"-client", "-addr", "9007"}} {
+		err := runWithTimeout(t, args, strings.NewReader(""), io.Discard)
+		require.Error(t, err)
+		want := "listen on 9007: "
+		if args[0] == "-client" {
+			want = "connect to 9007: "
+		}
+		assert.Equal(t, want+"address 9007: missing port in address (write host:port, e.g. 127.0.0.1:9007 or :9007)", explain(err))
+	}
+}
+
+func TestClientReportsConnectionRefused(t *testing.T) {
+	err := runWithTimeout(t, []string{"-client", "-addr", closedPort(t)}, strings.NewReader("hi\n"), io.Discard)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, syscall.ECONNREFUSED), "want ECONNREFUSED, got %v", err)
+	assert.Contains(t, explain(err), "(see docs/errors.md#econnrefused)")
+}
+
+func TestWorksWithNetcat(t *testing.T) {
+	nc := lookTool(t, "nc")
+	srv := startServer(t)
+	host, port, _ := net.SplitHostPort(srv.addr)
+	// -N: send FIN when the input ends, so the server sees the client
+	// leave and closes after the last reply, which ends nc.
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nc, "-N", host, port)
+	cmd.Stdin = strings.NewReader("hi from nc\n")
+	got, err := cmd.Output()
+	require.NoError(t, err)
+	assert.Equal(t, greetingLine+"OK...hi from nc\n", string(got))
+}
+
+// ---- the load generator ----
+
+func TestLoadGeneratorPrintsOneParseableSummaryLine(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		var out bytes.Buffer
+		err := runWithTimeout(t, []string{"-client", "-addr", srv.addr, "-poller", poller, "-conns", "20", "-messages", "10", "-size", "100"}, nil, &out)
+		require.NoError(t, err)
+		line, ok := strings.CutSuffix(out.String(), "\n")
+		require.True(t, ok)
+		require.NotContains(t, line, "\n", "the summary is exactly one line")
+		m := summaryLine.FindStringSubmatch(line)
+		require.NotNil(t, m, "summary %q does not have the documented format", line)
+		assert.Equal(t, []string{"20", "10", "200"}, m[1:])
+		// Every connection was served at the same time.
+		srv.out.waitFor(t, "left")
+	})
+}
+
+func TestLoadGeneratorReportsARefusedConnection(t *testing.T) {
+	err := runWithTimeout(t, []string{"-client", "-conns", "3", "-addr", closedPort(t)}, nil, io.Discard)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, syscall.ECONNREFUSED), "want ECONNREFUSED, got %v", err)
+	assert.Contains(t, explain(err), "(see docs/errors.md#econnrefused)")
+}
+
+func TestLoadGeneratorGivesUpWhenTheServerNeverAnswers(t *testing.T) {
+	// A listener that never accepts: connects succeed, greetings never come.
+	ln, err := nettest.NewLocalListener("tcp4")
+	require.NoError(t, err)
+	defer ln.Close()
+	err = runWithTimeout(t, []string{"-client", "-conns", "2", "-addr", ln.Addr().String(), "-idle-timeout", "100ms"}, nil, io.Discard)
+	require.Error(t, err)
+	assert.True(t, isTimeout(err), "want a timeout, got %v", err)
+	assert.Contains(t, explain(err), "(see docs/errors.md#timeout)")
+}
+
+func FuzzReplyCounterCountsThePayloadHoweverTheStreamIsCut(f *testing.F) {
+	f.Add(uint16(64), []byte{1, 63}, []byte{3, 7, 20})
+	f.Add(uint16(5000), []byte{}, []byte{1, 1, 1, 1, 1})
+	f.Fuzz(func(t *testing.T, size uint16, chunks, cuts []byte) {
+		payload := bytes.Repeat([]byte("x"), int(size))
+		// The server replies to each chunk it read with "OK..." and the
+		// chunk; chunks gives where the server's reads split the message.
+		var reply []byte
+		rest := payload
+		for _, c := range chunks {
+			if len(rest) == 0 {
+				break
+			}
+			n := min(int(c)+1, len(rest))
+			reply = append(append(reply, marker...), rest[:n]...)
+			rest = rest[n:]
+		}
+		if len(rest) > 0 {
+			reply = append(append(reply, marker...), rest...)
+		}
+		// cuts gives where the client's reads split the reply.
+		var r replyCounter
+		total := 0
+		for _, c := range cuts {
+			n := min(int(c), len(reply))
+			total += r.feed(reply[:n])
+			reply = reply[n:]
+		}
+		total += r.feed(reply)
+		if total != len(payload) {
+			t.Fatalf("counted %d payload bytes, want %d", total, len(payload))
+		}
+	})
+}
+
+// ---- command line ----
+
+func TestUnknownPollerIsAUsageError(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-poller", "select"}, nil, io.Discard, &stderr)
+	assert.ErrorIs(t, err, errUsage)
+	assert.Contains(t, stderr.String(), `-poller "select" is not available here`)
+}
+
+func TestNegativeMaxConnsPerIPIsAUsageError(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-max-conns-per-ip", "-1"}, nil, io.Discard, &stderr)
+	assert.ErrorIs(t, err, errUsage)
+	assert.Contains(t, stderr.String(), "-max-conns-per-ip must not be negative (0 means no limit)")
+}
+
+func TestConnsWithoutClientIsAUsageError(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-conns", "5"}, nil, io.Discard, &stderr)
+	assert.ErrorIs(t, err, errUsage)
+	assert.Contains(t, stderr.String(), "-conns makes sense only with -client")
+}
+
+func TestBusyAddressFailsWithAddressInUse(t *testing.T) {
+	ln, err := nettest.NewLocalListener("tcp4")
+	require.NoError(t, err)
+	defer ln.Close()
+	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, nil, io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, syscall.EADDRINUSE), "want EADDRINUSE, got %v", err)
+	assert.Contains(t, explain(err), "(see docs/errors.md#eaddrinuse)")
+}
+
+// ---- the README's transcripts ----
+
+func TestReadmeServerTranscript(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the README shows Linux, where the default poller is epoll")
+	}
+	srv := startServer(t)
+	var out bytes.Buffer
+	require.NoError(t, runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\n"), &out))
+	srv.out.waitFor(t, "left")
+	srv.stop()
+	require.NoError(t, srv.wait(t))
+	assertTranscript(t, "server", srv.out.String())
+}
+
+func TestReadmeClientTranscript(t *testing.T) {
+	srv := startServer(t)
+	var out bytes.Buffer
+	require.NoError(t, runWithTimeout(t, []string{"-client", "-addr", srv.addr}, strings.NewReader("hello\nworld\n"), &out))
+	assertTranscript(t, "client", out.String())
+}
+
+func TestReadmeIdleTranscript(t *testing.T) {
+	srv := startServer(t, "-idle-timeout", "300ms")
+	c := dial(t, srv.addr)
+	got, err := io.ReadAll(c)
+	require.NoError(t, err)
+	assertTranscript(t, "idle", string(got))
+}
+
+func TestReadmeLoadTranscriptHasTheSummaryFormat(t *testing.T) {
+	// The figures in the README were measured once and vary from run to
+	// run; this checks that the README's line has the real format.
+	block := readmeBlock(t, "load")
+	require.Len(t, block, 1)
+	assert.Regexp(t, summaryLine, block[0])
+}
+
+func TestReadmeAddressInUseTranscript(t *testing.T) {
+	ln, err := nettest.NewLocalListener("tcp4")
+	require.NoError(t, err)
+	defer ln.Close()
+	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, nil, io.Discard, io.Discard)
+	require.Error(t, err)
+	assertTranscript(t, "address-in-use", "error: "+explain(err)+"\n")
 }

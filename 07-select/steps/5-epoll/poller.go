@@ -38,22 +38,6 @@ type poller interface {
 	String() string
 }
 
-// newPoller builds the poller a name asks for. With busy it builds the
-// articles' busy loop instead, which never waits at all.
-func newPoller(name string, busy bool) (poller, error) {
-	switch {
-	case busy:
-		return &busyPoller{want: map[int]events{}}, nil
-	case name == "poll":
-		return &pollPoller{index: map[int]int{}}, nil
-	case name == "epoll":
-		return newEpoll()
-	case name == "kqueue":
-		return newKqueue()
-	}
-	return nil, fmt.Errorf("unknown poller %q", name)
-}
-
 // millis turns a timeout into the milliseconds poll and epoll_wait take,
 // rounding up: rounding down would wake us just before a deadline, and
 // the loop would spin until it passed.
@@ -64,6 +48,9 @@ func millis(d time.Duration) int {
 	return int((d + time.Millisecond - 1) / time.Millisecond)
 }
 
+// newPoll makes a poller that uses poll(2).
+func newPoll() poller { return &pollPoller{index: map[int]int{}} }
+
 // pollPoller uses poll(2), the readiness call every Unix has. The kernel
 // gets the whole list on every call and checks every entry, so its cost
 // grows with the number of connections, ready or not.
@@ -71,9 +58,6 @@ type pollPoller struct {
 	fds   []unix.PollFd
 	index map[int]int // fd → its position in fds
 	ready []event
-	// next is where the next scan of the results starts: just after
-	// the last ready socket of the previous one.
-	next int
 }
 
 func pollBits(want events) int16 {
@@ -129,20 +113,9 @@ func (p *pollPoller) wait(timeout time.Duration) ([]event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("poll: %w", err)
 	}
-	// poll marks the ready entries in place, in the list's order. Read
-	// from the start every time, and the sockets at the end of the list
-	// would always be served last. So each scan goes round the list
-	// from where the last one stopped: sockets that had to wait for the
-	// others last time come first now.
+	// poll marks the ready entries in place: look at every one.
 	p.ready = p.ready[:0]
-	n := len(p.fds)
-	start := 0
-	if p.next < n {
-		start = p.next
-	}
-	for k := 0; k < n; k++ {
-		i := (start + k) % n
-		pfd := p.fds[i]
+	for _, pfd := range p.fds {
 		re := pfd.Revents
 		if re == 0 {
 			continue
@@ -157,36 +130,9 @@ func (p *pollPoller) wait(timeout time.Duration) ([]event, error) {
 			ev |= canWrite
 		}
 		p.ready = append(p.ready, event{fd: int(pfd.Fd), ready: ev})
-		p.next = i + 1
 	}
 	return p.ready, nil
 }
 
 func (p *pollPoller) close() error   { return nil }
 func (p *pollPoller) String() string { return "poll" }
-
-// busyPoller is the articles' first non-blocking server: it never asks
-// the kernel anything. Every wait returns at once, claiming every socket
-// is ready for what we want, so the loop tries them all, gets EAGAIN
-// from almost all, and comes straight back: one CPU core at 100% to
-// serve nobody.
-type busyPoller struct {
-	want  map[int]events
-	ready []event
-}
-
-func (p *busyPoller) add(fd int, want events) error    { p.want[fd] = want; return nil }
-func (p *busyPoller) modify(fd int, want events) error { p.want[fd] = want; return nil }
-func (p *busyPoller) remove(fd int) error              { delete(p.want, fd); return nil }
-func (p *busyPoller) close() error                     { return nil }
-func (p *busyPoller) String() string                   { return "a busy loop (no waiting at all)" }
-
-func (p *busyPoller) wait(time.Duration) ([]event, error) {
-	p.ready = p.ready[:0]
-	for fd, want := range p.want {
-		if want != 0 {
-			p.ready = append(p.ready, event{fd: fd, ready: want})
-		}
-	}
-	return p.ready, nil
-}
