@@ -94,6 +94,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			perIP:      &addrCounts{limit: *maxPerIP, n: make(map[netip.Addr]int)},
 			conns:      make(map[*net.TCPConn]struct{}),
 		}
+		// serve (your part) listens; a port without a host is
+		// caught here first, with a hint.
+		if err := checkHostPort(*addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", *addr, err)
+		}
 		return s.serve(ctx, *addr)
 	}
 	flags.Usage()
@@ -139,10 +144,18 @@ func (s *server) acceptLoop(ctx context.Context, ln tcpAcceptor) {
 	slots := make(chan struct{}, s.maxConns)
 	failures := 0 // Accept errors in a row, for the back-off below
 	for {
+		// Take a slot; wait for one only while the room is full, and
+		// stop waiting at shutdown. (With a slot free, Accept returns
+		// once shutdown closes the listener, so nothing is accepted
+		// after "shutting down".)
 		select {
 		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return
+		default:
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 		}
 		conn, err := ln.AcceptTCP()
 		if err != nil {
@@ -305,29 +318,4 @@ func closeGracefully(conn *net.TCPConn) {
 	conn.SetReadDeadline(time.Now().Add(time.Second))
 	io.Copy(io.Discard, io.LimitReader(conn, 64<<10))
 	conn.Close()
-}
-
-// Winsock reports its own error numbers, which are not the syscall.E*
-// values Go defines on Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE    = syscall.Errno(10048)
-	wsaEADDRNOTAVAIL = syscall.Errno(10049)
-	wsaEACCES        = syscall.Errno(10013)
-	wsaEMFILE        = syscall.Errno(10024)
-)
-
-// explain turns an error into the one line a learner sees, pointing to
-// the entry in docs/errors.md that says what happened and what to do.
-func explain(err error) string {
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return fmt.Sprintf("%v: another program already listens there; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, wsaEADDRNOTAVAIL):
-		return fmt.Sprintf("%v: that IP address is not one of this machine's (see docs/errors.md#eaddrnotavail)", err)
-	case errors.Is(err, syscall.EACCES) || errors.Is(err, wsaEACCES):
-		return fmt.Sprintf("%v: ports below 1024 need special permission; use a higher port (see docs/errors.md#eacces)", err)
-	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, wsaEMFILE):
-		return fmt.Sprintf("%v: out of file descriptors; it recovers when some are closed, or raise the limit with ulimit -n (see docs/errors.md#emfile)", err)
-	}
-	return err.Error()
 }

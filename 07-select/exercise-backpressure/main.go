@@ -2,9 +2,9 @@
 // what the kernel cannot take yet, and stops reading a client that
 // does not read its replies.
 //
-// This file is the part you do not write: flags, the flood client and
-// the error messages. The loop itself is in loop_unix.go; your part,
-// the client's output buffer, is in starter.go.
+// This file is the part you do not write: flags and the flood client
+// (the error messages are in errors.go). The loop itself is in
+// loop_unix.go; your part, the client's output buffer, is in starter.go.
 //
 // Run it:
 //
@@ -90,6 +90,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, problem)
 		flags.Usage()
 		return errUsage
+	}
+	if err := checkHostPort(cfg.addr); err != nil {
+		if *flood > 0 {
+			return fmt.Errorf("connect to %s: %w", cfg.addr, err)
+		}
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	if *flood > 0 {
 		return floodClient(ctx, cfg.addr, *flood, stdout)
@@ -219,38 +225,4 @@ func commonPrefix(a, b []byte) int {
 		i++
 	}
 	return i
-}
-
-// ---- errors ----
-
-// Winsock's numbers differ from the syscall.E* values Go defines on
-// Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE   = syscall.Errno(10048)
-	wsaECONNREFUSED = syscall.Errno(10061)
-	wsaECONNRESET   = syscall.Errno(10054)
-	wsaEMFILE       = syscall.Errno(10024)
-)
-
-// explain turns an error into the one line a learner sees.
-func explain(err error) string {
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return fmt.Sprintf("%v: another program already listens there; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: nothing listens at that address; is the server running? (see docs/errors.md#econnrefused)", err)
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET):
-		return fmt.Sprintf("%v: the peer aborted the connection (see docs/errors.md#econnreset)", err)
-	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, wsaEMFILE):
-		return fmt.Sprintf("%v: out of file descriptors; raise the limit with ulimit -n (see docs/errors.md#emfile)", err)
-	case isTimeout(err):
-		return fmt.Sprintf("%v: no answer in time (see docs/errors.md#timeout)", err)
-	}
-	return err.Error()
-}
-
-// isTimeout reports a deadline that passed.
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }

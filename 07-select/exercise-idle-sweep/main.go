@@ -2,9 +2,10 @@
 // silent for -idle-timeout, in the poll loop itself, with one ordered
 // list instead of one timer per connection.
 //
-// This file is the part you do not write: flags, the client record
-// and the error messages. The loop is in loop_unix.go; your part, the
-// sweeper that knows whose deadline comes next, is in starter.go.
+// This file is the part you do not write: flags and the client record
+// (the error messages are in errors.go). The loop is in loop_unix.go;
+// your part, the sweeper that knows whose deadline comes next, is in
+// starter.go.
 //
 // Run it:
 //
@@ -100,25 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		flags.Usage()
 		return errUsage
 	}
-	return serve(ctx, cfg, stdout)
-}
-
-// ---- errors ----
-
-// Winsock's numbers differ from the syscall.E* values Go defines on
-// Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE = syscall.Errno(10048)
-	wsaEMFILE     = syscall.Errno(10024)
-)
-
-// explain turns an error into the one line a learner sees.
-func explain(err error) string {
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return fmt.Sprintf("%v: another program already listens there; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, wsaEMFILE):
-		return fmt.Sprintf("%v: out of file descriptors; raise the limit with ulimit -n (see docs/errors.md#emfile)", err)
+	if err := checkHostPort(cfg.addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	return err.Error()
+	return serve(ctx, cfg, stdout)
 }

@@ -9,10 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,26 +65,6 @@ func TestServerSurvivesARealShortageOfFileDescriptors(t *testing.T) {
 	reply, err := bufio.NewReader(conn).ReadString('\n')
 	require.NoError(t, err)
 	assert.Equal(t, "ok\n", reply)
-}
-
-// waitFor returns the first line logged so far or within wait that
-// contains s.
-func (l *lines) waitFor(t *testing.T, s string) string {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		for _, line := range strings.Split(l.String(), "\n") {
-			if strings.Contains(line, s) {
-				return line
-			}
-		}
-		select {
-		case <-l.ch:
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	t.Fatalf("no line containing %q within %v:\n%s", s, wait, l.String())
-	return ""
 }
 
 // highestFD returns the highest descriptor number this process has open.

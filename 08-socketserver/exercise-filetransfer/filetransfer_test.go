@@ -468,16 +468,21 @@ func receive[T any](t *testing.T, ch chan T) T {
 	}
 }
 
-// lines is an io.Writer that hands each complete line to a channel, so
-// a test can wait for the next line instead of sleeping.
+// lines is an io.Writer that keeps every complete line the program
+// prints, so a test can wait for a line instead of sleeping. It never
+// blocks the program and never drops a line: each line goes to a slice
+// under a mutex, and a notify channel of capacity 1 wakes whoever
+// waits, who then looks again.
 type lines struct {
-	mu   sync.Mutex
-	all  strings.Builder
-	part string
-	ch   chan string
+	mu     sync.Mutex
+	all    strings.Builder
+	part   string
+	got    []string
+	read   int // lines already returned by take and next
+	notify chan struct{}
 }
 
-func newLines() *lines { return &lines{ch: make(chan string, 100)} }
+func newLines() *lines { return &lines{notify: make(chan struct{}, 1)} }
 
 func (l *lines) Write(p []byte) (int, error) {
 	l.mu.Lock()
@@ -489,11 +494,12 @@ func (l *lines) Write(p []byte) (int, error) {
 		if !ok {
 			break
 		}
-		select {
-		case l.ch <- line:
-		default:
-		}
+		l.got = append(l.got, line)
 		l.part = rest
+	}
+	select {
+	case l.notify <- struct{}{}:
+	default:
 	}
 	return len(p), nil
 }
@@ -504,14 +510,56 @@ func (l *lines) String() string {
 	return l.all.String()
 }
 
+// take returns the next line not returned yet, if there is one.
+func (l *lines) take() (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.read == len(l.got) {
+		return "", false
+	}
+	l.read++
+	return l.got[l.read-1], true
+}
+
+// next returns the next line not returned yet, waiting at most wait.
 func (l *lines) next(t *testing.T) string {
 	t.Helper()
-	select {
-	case line := <-l.ch:
-		return line
-	case <-time.After(wait):
-		t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
-		return ""
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		if line, ok := l.take(); ok {
+			return line
+		}
+		select {
+		case <-l.notify:
+		case <-deadline.C:
+			t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
+			return ""
+		}
+	}
+}
+
+// waitFor returns the first line printed, so far or within wait, that
+// contains s.
+func (l *lines) waitFor(t *testing.T, s string) string {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		for _, line := range l.got {
+			if strings.Contains(line, s) {
+				l.mu.Unlock()
+				return line
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.notify:
+		case <-deadline.C:
+			t.Fatalf("no line containing %q within %v; so far:\n%s", s, wait, l.String())
+			return ""
+		}
 	}
 }
 

@@ -4,8 +4,9 @@
 // larger than the limit, no file whose checksum does not match.
 //
 // This file is the part you do not write: flags, the accept loop, the
-// sender, the header's writer and the error messages. Your part is the
-// receiving side, in starter.go: readHeader, checkName and receive.
+// sender, the header's writer and the inbox (the error messages are in
+// errors.go). Your part is the receiving side, in starter.go:
+// readHeader, checkName and receive.
 //
 // Run it:
 //
@@ -81,6 +82,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "give -dir to receive or -send to send (not both), no arguments; -max-size, -max-total and -max-conns-per-ip must not be negative, -idle-timeout must be positive, -max-conns at least 1")
 		flags.Usage()
 		return errUsage
+	}
+
+	// A port without a host is caught before anything is read or made.
+	if err := checkHostPort(*addr); err != nil {
+		if *send != "" {
+			return fmt.Errorf("connect to %s: %w", *addr, err)
+		}
+		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 
 	if *send != "" {
@@ -538,40 +547,4 @@ func sendFile(ctx context.Context, addr, path, as string, idle time.Duration) (h
 		return h, fmt.Errorf("the receiver answered %q, not ok: is it this program?", a.line)
 	}
 	return h, nil
-}
-
-// ---- errors ----
-
-// Winsock's numbers differ from the syscall.E* values Go defines on
-// Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE   = syscall.Errno(10048)
-	wsaECONNRESET   = syscall.Errno(10054)
-	wsaECONNREFUSED = syscall.Errno(10061)
-	wsaEMFILE       = syscall.Errno(10024)
-)
-
-// explain turns an error into the one line a learner sees.
-func explain(err error) string {
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return fmt.Sprintf("%v: another program already listens there; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: nothing listens at that address; is the receiver running? (see docs/errors.md#econnrefused)", err)
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET):
-		return fmt.Sprintf("%v: the peer aborted the connection (see docs/errors.md#econnreset)", err)
-	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, wsaEMFILE):
-		return fmt.Sprintf("%v: out of file descriptors; it recovers when some are closed, or raise the limit with ulimit -n (see docs/errors.md#emfile)", err)
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Sprintf("%v: the receiver hung up without an answer (see docs/errors.md#eof)", err)
-	case isTimeout(err):
-		return fmt.Sprintf("%v: no answer in time (see docs/errors.md#timeout)", err)
-	}
-	return err.Error()
-}
-
-// isTimeout reports a deadline that passed.
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }

@@ -3,8 +3,8 @@
 // ends and what kind it is: a text to answer, or a ping to pong.
 //
 // This file is the part you do not write: flags, the accept loop, the
-// client, the message writer and the error messages. Your part is the
-// reading side, in starter.go: readMessage and handle.
+// client and the message writer (the error messages are in errors.go).
+// Your part is the reading side, in starter.go: readMessage and handle.
 //
 // Run it:
 //
@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runClient(ctx, *addr, *idle, stdin, stdout)
 	}
 
+	if err := checkHostPort(*addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
@@ -241,6 +244,9 @@ func closeGracefully(conn net.Conn) {
 // when it starts with "/ping", and prints each reply on a line of its
 // own. At the end of stdin it half-closes and prints what is left.
 func runClient(ctx context.Context, addr string, idle time.Duration, stdin io.Reader, stdout io.Writer) error {
+	if err := checkHostPort(addr); err != nil {
+		return fmt.Errorf("connect to %s: %w", addr, err)
+	}
 	dialer := net.Dialer{Timeout: 5 * time.Second}
 	conn, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -299,42 +305,4 @@ func runClient(ctx context.Context, addr string, idle time.Duration, stdin io.Re
 			return err
 		}
 	}
-}
-
-// ---- errors ----
-
-// Winsock's numbers differ from the syscall.E* values Go defines on
-// Windows, so each cause is checked both ways.
-const (
-	wsaEADDRINUSE   = syscall.Errno(10048)
-	wsaECONNRESET   = syscall.Errno(10054)
-	wsaECONNREFUSED = syscall.Errno(10061)
-	wsaEMFILE       = syscall.Errno(10024)
-)
-
-// explain turns an error into the one line a learner sees.
-func explain(err error) string {
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return fmt.Sprintf("%v: another program already listens there; stop it or choose another -addr (see docs/errors.md#eaddrinuse)", err)
-	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaECONNREFUSED):
-		return fmt.Sprintf("%v: nothing listens at that address; is the server running? (see docs/errors.md#econnrefused)", err)
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, wsaECONNRESET):
-		return fmt.Sprintf("%v: the peer aborted the connection (see docs/errors.md#econnreset)", err)
-	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, wsaEMFILE):
-		return fmt.Sprintf("%v: out of file descriptors; it recovers when some are closed, or raise the limit with ulimit -n (see docs/errors.md#emfile)", err)
-	case errors.Is(err, errTooLarge):
-		return fmt.Sprintf("%v: messages carry at most %d bytes (see docs/errors.md#emsgsize)", err, maxPayload)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Sprintf("%v: the connection ended in the middle of a message (see docs/errors.md#eof)", err)
-	case isTimeout(err):
-		return fmt.Sprintf("%v: no answer in time (see docs/errors.md#timeout)", err)
-	}
-	return err.Error()
-}
-
-// isTimeout reports a deadline that passed.
-func isTimeout(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }

@@ -8,10 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,26 +62,6 @@ func TestServerSurvivesARealShortageOfFileDescriptors(t *testing.T) {
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig))
 	assert.Equal(t, "BACK", c.ask(t, "back"))
 	assert.Equal(t, "AGAIN", dialLines(t, srv.addr).ask(t, "again"))
-}
-
-// waitFor returns the first line logged so far or within wait that
-// contains s.
-func (l *lines) waitFor(t *testing.T, s string) string {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		for _, line := range strings.Split(l.String(), "\n") {
-			if strings.Contains(line, s) {
-				return line
-			}
-		}
-		select {
-		case <-l.ch:
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	t.Fatalf("no line containing %q within %v:\n%s", s, wait, l.String())
-	return ""
 }
 
 // highestFD returns the highest descriptor number this process has open.

@@ -89,10 +89,3 @@ func (l *failingListener) Accept() (net.Conn, error) {
 	l.mu.Unlock()
 	return l.Listener.Accept()
 }
-
-// String gives what the log received so far.
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.all.String()
-}
