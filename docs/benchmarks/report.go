@@ -148,7 +148,7 @@ func (r results) markdown(plots []plotFile, prefix string) string {
 		m.date, m.cpus, m.model, m.kernel, m.goVersion, syscallNote, r.pinNote, m.load0, m.load1, mode, r.took.Round(time.Second))
 
 	if len(r.targetCells) > 0 {
-		b.WriteString("### Targets (issue 8)\n\n")
+		b.WriteString("### Targets\n\n")
 		r.writeTargets(&b)
 	}
 
