@@ -66,6 +66,17 @@ func ladder(t *testing.T, root, lesson string) []string {
 	return dirs
 }
 
+// The lessons whose program grows, and so climb a ladder (the top-level
+// README says which).
+var laddered = []string{"02-connect", "04-accept", "05-loop", "06-goroutines", "07-select", "08-socketserver", "09-udp"}
+
+func TestEveryLessonWhoseProgramGrowsHasALadder(t *testing.T) {
+	root := repoRoot(t)
+	for _, lesson := range laddered {
+		assert.GreaterOrEqual(t, len(ladder(t, root, lesson)), 2, "%s/steps/ should hold a ladder: the bare program, then at least one fix", lesson)
+	}
+}
+
 func TestEveryStepIsARunnableProgramWithItsOwnTest(t *testing.T) {
 	root := repoRoot(t)
 	for lesson := range bareLimit {
