@@ -62,9 +62,10 @@ const wait = 5 * time.Second
 // server is serveOne running in a goroutine of the test, with what it
 // prints and what it returns.
 type server struct {
-	addr string
-	out  *lines
-	done chan error
+	addr     string
+	out      *lines
+	done     chan error
+	returned chan struct{} // closed when serveOne has returned
 }
 
 // start runs serve and waits for its first line, the address it listens
@@ -72,15 +73,25 @@ type server struct {
 // server still in Accept or Read return.
 func start(t *testing.T, serve func(stdout io.Writer) error) *server {
 	t.Helper()
-	srv := &server{out: newLines(), done: make(chan error, 1)}
-	go func() { srv.done <- serve(srv.out) }()
+	srv := &server{out: newLines(), done: make(chan error, 1), returned: make(chan struct{})}
+	go func() {
+		err := serve(srv.out)
+		close(srv.returned)
+		srv.done <- err
+	}()
 	first := srv.out.next(t)
 	addr, ok := strings.CutPrefix(first, "listening on ")
 	require.True(t, ok, "first line should give the address, got %q", first)
 	srv.addr = addr
 	t.Cleanup(func() {
-		if conn, err := net.DialTimeout("tcp", addr, wait); err == nil {
-			conn.Close()
+		select {
+		case <-srv.returned:
+			// Its port is closed, and may already be another test's:
+			// dialling it now could disturb that test.
+		default:
+			if conn, err := net.DialTimeout("tcp", addr, wait); err == nil {
+				conn.Close()
+			}
 		}
 	})
 	return srv

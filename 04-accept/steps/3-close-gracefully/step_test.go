@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -63,9 +64,10 @@ const wait = 5 * time.Second
 // server is serveOne running in a goroutine of the test, with what it
 // prints and what it returns.
 type server struct {
-	addr string
-	out  *lines
-	done chan error
+	addr     string
+	out      *lines
+	done     chan error
+	returned chan struct{} // closed when serveOne has returned
 }
 
 // start runs serve and waits for its first line, the address it listens
@@ -73,15 +75,25 @@ type server struct {
 // server still in Accept or Read return.
 func start(t *testing.T, serve func(stdout io.Writer) error) *server {
 	t.Helper()
-	srv := &server{out: newLines(), done: make(chan error, 1)}
-	go func() { srv.done <- serve(srv.out) }()
+	srv := &server{out: newLines(), done: make(chan error, 1), returned: make(chan struct{})}
+	go func() {
+		err := serve(srv.out)
+		close(srv.returned)
+		srv.done <- err
+	}()
 	first := srv.out.next(t)
 	addr, ok := strings.CutPrefix(first, "listening on ")
 	require.True(t, ok, "first line should give the address, got %q", first)
 	srv.addr = addr
 	t.Cleanup(func() {
-		if conn, err := net.DialTimeout("tcp", addr, wait); err == nil {
-			conn.Close()
+		select {
+		case <-srv.returned:
+			// Its port is closed, and may already be another test's:
+			// dialling it now could disturb that test.
+		default:
+			if conn, err := net.DialTimeout("tcp", addr, wait); err == nil {
+				conn.Close()
+			}
 		}
 	})
 	return srv
@@ -178,6 +190,7 @@ type process struct {
 	cmd    *exec.Cmd
 	addr   string
 	stdout *bufio.Scanner
+	wait   func() error // cmd.Wait, once, whoever asks first
 }
 
 // startProcess builds the step, runs it on a free port and reads its
@@ -195,12 +208,12 @@ func startProcess(t *testing.T) *process {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
 	pipe, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	require.NoError(t, startWithDefaultCtrlC(cmd))
+	p := &process{cmd: cmd, stdout: bufio.NewScanner(pipe), wait: sync.OnceValue(cmd.Wait)}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		p.wait()
 	})
-	p := &process{cmd: cmd, stdout: bufio.NewScanner(pipe)}
 	first := make(chan string, 1)
 	go func() {
 		p.stdout.Scan()
@@ -222,19 +235,39 @@ func startProcess(t *testing.T) *process {
 func (p *process) interrupt(t *testing.T) (rest []string, err error) {
 	t.Helper()
 	require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
-	done := make(chan struct{})
+	type ending struct {
+		rest []string
+		err  error
+	}
+	done := make(chan ending, 1)
 	go func() {
+		var e ending
 		for p.stdout.Scan() {
-			rest = append(rest, p.stdout.Text())
+			e.rest = append(e.rest, p.stdout.Text())
 		}
-		err = p.cmd.Wait()
-		close(done)
+		e.err = p.wait()
+		done <- e
 	}()
 	select {
-	case <-done:
-		return rest, err
+	case e := <-done:
+		return e.rest, e.err
 	case <-time.After(wait):
 		t.Fatal("the step did not end after Ctrl+C")
 		return nil, nil
 	}
+}
+
+// startWithDefaultCtrlC starts cmd so that SIGINT kills it, as Ctrl+C in
+// a terminal does. A shell without job control starts its background
+// commands with SIGINT ignored, and a child inherits an ignored signal:
+// a test binary run that way (built with go test -c, or by a stress
+// runner) would start a step that does not die. (The go command itself
+// catches SIGINT, so under go test this cannot happen.) A signal that
+// this process catches is reset to its default action in a child, so
+// catch SIGINT while the child starts; Stop puts back what was there.
+func startWithDefaultCtrlC(cmd *exec.Cmd) error {
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, os.Interrupt)
+	defer signal.Stop(caught)
+	return cmd.Start()
 }

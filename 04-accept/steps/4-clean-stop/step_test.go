@@ -78,9 +78,10 @@ const wait = 5 * time.Second
 // server is serveOne running in a goroutine of the test, with what it
 // prints and what it returns.
 type server struct {
-	addr string
-	out  *lines
-	done chan error
+	addr     string
+	out      *lines
+	done     chan error
+	returned chan struct{} // closed when serveOne has returned
 }
 
 // start runs serve and waits for its first line, the address it listens
@@ -88,15 +89,25 @@ type server struct {
 // server still in Accept or Read return.
 func start(t *testing.T, serve func(stdout io.Writer) error) *server {
 	t.Helper()
-	srv := &server{out: newLines(), done: make(chan error, 1)}
-	go func() { srv.done <- serve(srv.out) }()
+	srv := &server{out: newLines(), done: make(chan error, 1), returned: make(chan struct{})}
+	go func() {
+		err := serve(srv.out)
+		close(srv.returned)
+		srv.done <- err
+	}()
 	first := srv.out.next(t)
 	addr, ok := strings.CutPrefix(first, "listening on ")
 	require.True(t, ok, "first line should give the address, got %q", first)
 	srv.addr = addr
 	t.Cleanup(func() {
-		if conn, err := net.DialTimeout("tcp", addr, wait); err == nil {
-			conn.Close()
+		select {
+		case <-srv.returned:
+			// Its port is closed, and may already be another test's:
+			// dialling it now could disturb that test.
+		default:
+			if conn, err := net.DialTimeout("tcp", addr, wait); err == nil {
+				conn.Close()
+			}
 		}
 	})
 	return srv
@@ -186,6 +197,7 @@ type process struct {
 	cmd    *exec.Cmd
 	addr   string
 	stdout *bufio.Scanner
+	wait   func() error // cmd.Wait, once, whoever asks first
 }
 
 // startProcess builds the step, runs it on a free port and reads its
@@ -204,11 +216,11 @@ func startProcess(t *testing.T) *process {
 	pipe, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
+	p := &process{cmd: cmd, stdout: bufio.NewScanner(pipe), wait: sync.OnceValue(cmd.Wait)}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		p.wait()
 	})
-	p := &process{cmd: cmd, stdout: bufio.NewScanner(pipe)}
 	first := make(chan string, 1)
 	go func() {
 		p.stdout.Scan()
@@ -230,17 +242,22 @@ func startProcess(t *testing.T) *process {
 func (p *process) interrupt(t *testing.T) (rest []string, err error) {
 	t.Helper()
 	require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
-	done := make(chan struct{})
+	type ending struct {
+		rest []string
+		err  error
+	}
+	done := make(chan ending, 1)
 	go func() {
+		var e ending
 		for p.stdout.Scan() {
-			rest = append(rest, p.stdout.Text())
+			e.rest = append(e.rest, p.stdout.Text())
 		}
-		err = p.cmd.Wait()
-		close(done)
+		e.err = p.wait()
+		done <- e
 	}()
 	select {
-	case <-done:
-		return rest, err
+	case e := <-done:
+		return e.rest, e.err
 	case <-time.After(wait):
 		t.Fatal("the step did not end after Ctrl+C")
 		return nil, nil

@@ -58,7 +58,7 @@ func TestCtrlCStopsTheProgramWithExitStatus0(t *testing.T) {
 	require.NoError(t, srv.cmd.Process.Signal(os.Interrupt))
 	c.expect("bye: server shutting down\n")
 	require.NoError(t, c.conn.Close())
-	assert.NoError(t, srv.cmd.Wait(), "exit status 0")
+	assert.NoError(t, srv.exited(t), "exit status 0")
 }
 
 func TestTooManyOpenFilesStopsTheServer(t *testing.T) {
@@ -237,6 +237,20 @@ func (p *process) dial(t *testing.T) *client {
 	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
 	t.Cleanup(func() { conn.Close() })
 	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+}
+
+// exited returns how the process ended, failing the test if it runs on.
+func (p *process) exited(t *testing.T) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(wait):
+		t.Fatal("the step did not end after Ctrl+C")
+		return nil
+	}
 }
 
 // failingListener fails its first Accepts with errno, the way a kernel
