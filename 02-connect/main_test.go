@@ -238,10 +238,11 @@ func TestWorksWithNetcatAsTheServer(t *testing.T) {
 		t.Skip("nc is not installed (on Debian: apt-get install netcat-openbsd); .ci/run installs it")
 	}
 	// OpenBSD nc with -v says where it listens, so port 0 works: nc
-	// listens on a free port, sends okReply and prints the request.
+	// listens on a free port, sends okReply, closes its side (-N, as in
+	// the README) and prints the request.
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nc, "-v", "-l", "127.0.0.1", "0")
+	cmd := exec.CommandContext(ctx, nc, "-N", "-v", "-l", "127.0.0.1", "0")
 	cmd.Stdin = strings.NewReader(okReply)
 	var got bytes.Buffer
 	cmd.Stdout = &got

@@ -4,9 +4,13 @@ package main
 // servers on a free loopback port: no internet, nothing to build.
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
+	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +46,53 @@ func TestTheWholeReplyArrivesHoweverItIsCut(t *testing.T) {
 			assert.Equal(t, okReply, out.String())
 		})
 	}
+}
+
+// The README's session, with the real nc as the server: -N makes nc
+// close its side once the reply is sent, so io.Copy sees the end.
+func TestWorksWithNetcatAsTheServer(t *testing.T) {
+	nc, err := exec.LookPath("nc")
+	if err != nil {
+		t.Skip("nc is not installed (on Debian: apt-get install netcat-openbsd); .ci/run installs it")
+	}
+	// OpenBSD nc with -v says where it listens, so port 0 works.
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nc, "-N", "-v", "-l", "127.0.0.1", "0")
+	cmd.Stdin = strings.NewReader(okReply)
+	var request bytes.Buffer
+	cmd.Stdout = &request
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	line, _ := bufio.NewReader(stderr).ReadString('\n')
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	m := regexp.MustCompile(`^Listening on \S+ (\d+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Skipf("this nc does not print its port with -v -l (not OpenBSD netcat?): %q", line)
+	}
+
+	addr := net.JoinHostPort("127.0.0.1", m[1])
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() { done <- fetch(addr, &out) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-ctx.Done():
+		t.Fatal("fetch did not return: nc did not close its side")
+	}
+	assert.Equal(t, okReply, out.String())
+
+	// nc ends when the client has closed too; then its output is whole.
+	select {
+	case err := <-exited:
+		require.NoError(t, err)
+	case <-ctx.Done():
+		t.Fatal("nc did not end after the client closed")
+	}
+	assert.Equal(t, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n", request.String())
 }
 
 // The pitfall, fixed in step 3: a server that accepts and never answers
