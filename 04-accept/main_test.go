@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,6 +161,36 @@ func TestClientSaysOnceThatTheServerClosedWhenInputIsLeft(t *testing.T) {
 	assert.Equal(t, "one\n", out)
 	assert.Equal(t, "server closed the connection\n", stderr)
 	require.NoError(t, srv.wait(t))
+}
+
+func TestClientPrintsTheEchoThenReportsTheReset(t *testing.T) {
+	// The README's demonstration of step 2's pitfall: a server that
+	// echoes one read of 1,024 bytes and closes with the rest of 3,000
+	// unread. Its kernel resets the connection; Linux still hands the
+	// client the echo first (Windows may throw it away).
+	if runtime.GOOS != "linux" {
+		t.Skip("checked on Linux, where the echo arrives before the reset")
+	}
+	ln := listener(t)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(wait))
+		buf := make([]byte, 1024)
+		n, _ := io.ReadFull(conn, buf)
+		conn.Write(buf[:n])
+	}()
+	out, _, err := talk(t, ln.Addr().String(), strings.NewReader(strings.Repeat("x", 3000)))
+	assert.Equal(t, strings.Repeat("x", 1024), out, "the echo, printed before the error")
+	require.Error(t, err)
+	assert.True(t, isReset(err), "want connection reset by peer, got %v", err)
+	assert.Contains(t, explain(err), "read from "+ln.Addr().String()+": ")
+	<-served
 }
 
 func TestClientStoppedWhileWaitingForAReplyExitsCleanlyAndSilently(t *testing.T) {
