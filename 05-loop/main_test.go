@@ -629,6 +629,25 @@ func TestAcceptLoopSurvivesAClientThatAbortedInTheBacklog(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(log, "accepting again after 3 failed attempts"), log)
 }
 
+func TestAcceptLoopStopsWhenTheListenerItselfFails(t *testing.T) {
+	// An error that no retry can cure (here EINVAL: a socket that is not
+	// listening) ends the loop with that error, rather than a back-off
+	// that would retry it forever.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	fake := &failingListener{Listener: ln, errno: syscall.EINVAL, fails: 1}
+	done := make(chan error, 1)
+	go func() { done <- acceptLoop(context.Background(), fake, config{idle: wait, grace: wait}, newLines()) }()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, syscall.EINVAL)
+		assert.Len(t, fake.times(), 1, "no retry")
+	case <-time.After(wait):
+		t.Fatal("the accept loop did not stop on an error that no retry can cure")
+	}
+}
+
 func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -49,8 +49,7 @@ func main() {
 }
 
 // acceptLoop serves the clients of ln one after another until ctx is
-// cancelled; it logs to
-// stdout (tests pass their own writer).
+// cancelled; it logs to stdout (tests pass their own writer).
 func acceptLoop(ctx context.Context, ln net.Listener, cfg config, stdout io.Writer) error {
 	// Ctrl+C closes the listener, which wakes a blocked Accept.
 	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
