@@ -59,19 +59,21 @@ func (q *logQueue) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writeOut writes the queued lines to out, one at a time, until close
-// is called and the queue is empty.
+// writeOut writes the queued lines to out until close is called and the
+// queue is empty. The lines waiting together go out in one Write: when
+// clients come and go in a crowd, many lines cost one system call.
 func (q *logQueue) writeOut() {
 	defer close(q.done)
+	var batch []byte
 	for {
 		select {
 		case line := <-q.lines:
-			q.write(line)
+			batch = q.write(batch, line)
 		case <-q.stop:
 			for {
 				select {
 				case line := <-q.lines:
-					q.write(line)
+					batch = q.write(batch, line)
 				default:
 					return
 				}
@@ -80,15 +82,30 @@ func (q *logQueue) writeOut() {
 	}
 }
 
-// write writes one line, and before it the count of the lines dropped
-// since the last one written, if any were. A line is dropped only when the
-// queue is full, so after any drop there are queued lines left to write:
-// the count is never lost.
-func (q *logQueue) write(line []byte) {
+// logBatch is how many bytes of queued lines one Write takes at most.
+const logBatch = 64 << 10
+
+// write writes line and the lines queued behind it (up to logBatch bytes)
+// in one Write, and before them the count of the lines dropped since the
+// last Write, if any were. A line is dropped only when the queue is full,
+// so after any drop there are queued lines left to write: the count is
+// never lost. It returns batch, emptied, to be used again.
+func (q *logQueue) write(batch, line []byte) []byte {
 	if n := q.dropped.Swap(0); n > 0 {
-		fmt.Fprintf(q.out, "log: %d lines dropped while the log was not being read\n", n)
+		batch = fmt.Appendf(batch, "log: %d lines dropped while the log was not being read\n", n)
 	}
-	q.out.Write(line)
+	batch = append(batch, line...)
+	for len(batch) < logBatch {
+		select {
+		case line := <-q.lines:
+			batch = append(batch, line...)
+			continue
+		default:
+		}
+		break
+	}
+	q.out.Write(batch)
+	return batch[:0]
 }
 
 // close tells the writing goroutine to write what is queued and end, and

@@ -38,7 +38,12 @@ type server struct {
 // serve listens on addr and starts one goroutine per client until ctx is
 // cancelled; then it says goodbye to each and waits, at most -grace.
 func (s *server) serve(ctx context.Context, addr string, maxConns int) error {
-	ln, err := net.Listen("tcp", addr)
+	// Go's net turns TCP keep-alive on for every accepted connection,
+	// at the cost of four setsockopt calls each. Keep-alive finds a
+	// peer that vanished without a word; -idle-timeout finds it too,
+	// so this server asks for none (a negative KeepAlive).
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
@@ -137,23 +142,46 @@ func (s *server) handle(ctx context.Context, conn *net.TCPConn) {
 	stopWake := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
 	defer stopWake()
 
+	conn.SetWriteDeadline(time.Now().Add(s.idle)) // send moves it when it must
 	if err := s.send(conn, []byte(greeting)); err != nil {
 		s.hangUp(conn, who, err)
 		return
 	}
 
-	// One buffer for the life of the connection: "OK..." then room for
-	// one read of up to 1 KB. While a reply cannot be written nothing
-	// more is read, so the memory per client stays fixed.
-	buf := make([]byte, len("OK...")+1024)
-	copy(buf, "OK...")
+	// Two buffers, each "OK..." then room for one read. The small one,
+	// on the goroutine's stack, is what an idle client costs: 1 KB and
+	// a byte, so that a message of exactly 1 KB, a common size, fits
+	// without filling it. A read that fills it means the client sends
+	// more than that at once: the next reads borrow a 16 KiB buffer
+	// from a pool, until one does not fill it. While a reply cannot be
+	// written nothing more is read, so the memory per client stays
+	// bounded.
+	small := make([]byte, len("OK...")+1024+1)
+	copy(small, "OK...")
+	var big *[]byte // borrowed from bigBuffers while the client sends fast
+	defer func() {
+		if big != nil {
+			bigBuffers.Put(big)
+		}
+	}()
+
+	// The idle deadline is not moved for every message, which would
+	// cost a timer update each time. It stays where it is; when it
+	// passes, the client is idle only if it has sent nothing since we
+	// began waiting. If it has, the deadline moves to -idle-timeout
+	// after that, and we read on. The deadline is always set before
+	// ctx is checked: if shutdown comes in between, its wake-up
+	// deadline replaces this one.
+	waiting := time.Now() // when we began to wait for the client
+	conn.SetReadDeadline(waiting.Add(s.idle))
 	for {
-		// The idle deadline is set before ctx is checked: if shutdown
-		// comes in between, its wake-up deadline replaces this one.
-		conn.SetReadDeadline(time.Now().Add(s.idle))
 		if ctx.Err() != nil {
 			s.goodbye(conn, who, "bye: server shutting down\n", "closed at shutdown")
 			return
+		}
+		buf := small
+		if big != nil {
+			buf = *big
 		}
 		n, err := conn.Read(buf[len("OK..."):])
 		if n > 0 {
@@ -161,12 +189,23 @@ func (s *server) handle(ctx context.Context, conn *net.TCPConn) {
 				s.hangUp(conn, who, err)
 				return
 			}
+			waiting = time.Now()
+		}
+		switch full := n == len(buf)-len("OK..."); {
+		case full && big == nil:
+			big = bigBuffers.Get().(*[]byte)
+		case !full && big != nil:
+			bigBuffers.Put(big)
+			big = nil
 		}
 		switch {
 		case err == nil:
 			continue
 		case ctx.Err() != nil:
 			s.goodbye(conn, who, "bye: server shutting down\n", "closed at shutdown")
+		case isTimeout(err) && time.Since(waiting) < s.idle:
+			conn.SetReadDeadline(waiting.Add(s.idle)) // then ctx is checked
+			continue
 		case isTimeout(err):
 			s.goodbye(conn, who, fmt.Sprintf("bye: idle for %v, closing\n", s.idle), "idle, closed")
 		case errors.Is(err, io.EOF):
@@ -180,13 +219,31 @@ func (s *server) handle(ctx context.Context, conn *net.TCPConn) {
 	}
 }
 
+// bigBuffers holds the 16 KiB buffers that clients sending more than
+// 1 KB at once borrow, so that a busy client reads a long message in
+// two reads, not sixteen, and an idle one holds none. 16 KiB with the
+// "OK..." in it: a size the Go heap stores without waste.
+var bigBuffers = sync.Pool{New: func() any {
+	buf := make([]byte, 16<<10)
+	copy(buf, "OK...")
+	return &buf
+}}
+
 // send writes p with a deadline: a client that never reads cannot hold us.
+// Like the idle deadline, the write deadline moves only when it passes
+// while p has waited less than -idle-timeout.
 func (s *server) send(conn *net.TCPConn, p []byte) error {
-	if err := conn.SetWriteDeadline(time.Now().Add(s.idle)); err != nil {
-		return err
+	start := time.Now()
+	for {
+		n, err := conn.Write(p)
+		if err == nil || !isTimeout(err) || time.Since(start) >= s.idle {
+			return err
+		}
+		p = p[n:]
+		if err := conn.SetWriteDeadline(start.Add(s.idle)); err != nil {
+			return err
+		}
 	}
-	_, err := conn.Write(p)
-	return err
 }
 
 // goodbye tells the client why the server closes, then closes cleanly.

@@ -1,4 +1,4 @@
-// Step 8 of 06-goroutines, the last: the server of the finished program.
+// Step 8 of 06-goroutines: a log that nobody reads costs lines, not service.
 //
 // Step 7 logged straight to stdout, and writing to stdout can block: when
 // stdout is a pipe whose reader stopped (a paused `| less`), the next log
@@ -6,10 +6,6 @@
 // other one. Here the log goes through a queue (logqueue.go) that never
 // makes the caller wait: a stuck stdout costs log lines, which are
 // counted, never service or shutdown.
-//
-// The finished program (../../main.go) serves clients with exactly this
-// code; around it, it adds a -client, the checks of its flags and the
-// hints of its error messages.
 package main
 
 import (

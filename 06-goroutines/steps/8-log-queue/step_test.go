@@ -46,6 +46,70 @@ func TestAStdoutNobodyReadsCostsLogLinesNotService(t *testing.T) {
 	assert.Regexp(t, `^log: \d+ lines dropped while the log was not being read$`, srv.out.waitFor(t, "lines dropped"))
 }
 
+// The pitfall, fixed in step 9: step 8 pays for what it does not need.
+// A 16 KiB message is read 1 KB at a time, so it comes back in sixteen
+// chunks, each a read and a write of the server's. (Keep-alive on every
+// accepted connection is step_unix_test.go's.)
+func TestA16KiBMessageComesBackInSixteenChunks(t *testing.T) {
+	srv := start(t, func(ctx context.Context, stdout io.Writer) error {
+		return newServer(stdout).serve(ctx, "127.0.0.1:0", 10)
+	})
+	assert.Equal(t, 16, chunksFor16KiB(t, dialGreeted(t, srv.addr)))
+}
+
+// The pitfall, fixed in step 9: each log line is a write of its own,
+// even when many wait in the queue together.
+func TestEachLogLineIsAWriteOfItsOwn(t *testing.T) {
+	out := &recordingWriter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	q := newLogQueue(out)
+	q.Write([]byte("first\n"))
+	<-out.entered // the writer holds "first" while the next lines queue up
+	q.Write([]byte("second\n"))
+	q.Write([]byte("third\n"))
+	close(out.release)
+	q.close(time.Now().Add(wait))
+	assert.Equal(t, []string{"first\n", "second\n", "third\n"}, out.writes)
+}
+
+// newServer is the server main builds, logging to stdout.
+func newServer(stdout io.Writer) *server {
+	return &server{idle: wait, grace: wait, maxPerIP: 100, stdout: stdout,
+		conns: make(map[*net.TCPConn]struct{}), perIP: make(map[netip.Addr]int)}
+}
+
+// chunksFor16KiB sends 16 KiB in one write and counts the chunks of the
+// reply: each chunk the server read comes back after its own "OK...".
+func chunksFor16KiB(t *testing.T, conn net.Conn) int {
+	t.Helper()
+	msg := strings.Repeat("x", 16<<10)
+	_, err := io.WriteString(conn, msg)
+	require.NoError(t, err)
+	var reply []byte
+	buf := make([]byte, 64<<10)
+	for strings.Count(string(reply), "x") < len(msg) {
+		n, err := conn.Read(buf)
+		require.NoError(t, err)
+		reply = append(reply, buf[:n]...)
+	}
+	return strings.Count(string(reply), "OK...")
+}
+
+// recordingWriter records each Write; the first one waits for release.
+type recordingWriter struct {
+	entered chan struct{}
+	release chan struct{}
+	writes  []string
+}
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	if len(w.writes) == 0 {
+		w.entered <- struct{}{}
+		<-w.release
+	}
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
 // stuckWriter passes its first pass lines on to out, then blocks every
 // Write until unblock is called: a pipe whose reader has stopped.
 type stuckWriter struct {

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// logQueue is the server's log: an io.Writer that never makes the caller
+// wait. Each line is queued and one goroutine writes the queue to stdout.
+//
+// Why: writing to stdout can block. When stdout is a pipe that nobody
+// reads (a paused `| less`, a stuck log shipper), the pipe fills up and the
+// next write waits until someone reads. A server that logs straight to
+// stdout then stops serving, and stops shutting down, the moment its log
+// is not read. With the queue, a reader that stops costs log lines, never
+// service: when the queue is full, a new line is dropped and counted, and
+// the count is written as soon as stdout moves again.
+type logQueue struct {
+	out     io.Writer
+	lines   chan []byte   // the queue: lines waiting to be written to out
+	dropped atomic.Int64  // lines dropped since the count was last written
+	stop    chan struct{} // closed by close: write what is queued, then end
+	done    chan struct{} // closed when the writing goroutine has ended
+}
+
+// logQueueLines is how many lines may wait for stdout before new ones are
+// dropped. The server's lines are short (under 200 bytes), so a full queue
+// holds a few hundred kilobytes at most.
+const logQueueLines = 1024
+
+// logFlushFloor is how long close waits for stdout when the shutdown's
+// deadline has already passed (with -grace 0, say): time enough for a
+// stdout that is being read to take the last lines.
+const logFlushFloor = 100 * time.Millisecond
+
+// newLogQueue starts the goroutine that writes the queued lines to out.
+func newLogQueue(out io.Writer) *logQueue {
+	q := &logQueue{
+		out:   out,
+		lines: make(chan []byte, logQueueLines),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go q.writeOut()
+	return q
+}
+
+// Write queues a copy of p and returns at once. A log.Logger calls it
+// once per line. If the queue is full, the line is dropped and counted.
+func (q *logQueue) Write(p []byte) (int, error) {
+	select {
+	case q.lines <- bytes.Clone(p):
+	default:
+		q.dropped.Add(1)
+	}
+	return len(p), nil
+}
+
+// writeOut writes the queued lines to out until close is called and the
+// queue is empty. The lines waiting together go out in one Write: when
+// clients come and go in a crowd, many lines cost one system call.
+func (q *logQueue) writeOut() {
+	defer close(q.done)
+	var batch []byte
+	for {
+		select {
+		case line := <-q.lines:
+			batch = q.write(batch, line)
+		case <-q.stop:
+			for {
+				select {
+				case line := <-q.lines:
+					batch = q.write(batch, line)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// logBatch is how many bytes of queued lines one Write takes at most.
+const logBatch = 64 << 10
+
+// write writes line and the lines queued behind it (up to logBatch bytes)
+// in one Write, and before them the count of the lines dropped since the
+// last Write, if any were. A line is dropped only when the queue is full,
+// so after any drop there are queued lines left to write: the count is
+// never lost. It returns batch, emptied, to be used again.
+func (q *logQueue) write(batch, line []byte) []byte {
+	if n := q.dropped.Swap(0); n > 0 {
+		batch = fmt.Appendf(batch, "log: %d lines dropped while the log was not being read\n", n)
+	}
+	batch = append(batch, line...)
+	for len(batch) < logBatch {
+		select {
+		case line := <-q.lines:
+			batch = append(batch, line...)
+			continue
+		default:
+		}
+		break
+	}
+	q.out.Write(batch)
+	return batch[:0]
+}
+
+// close tells the writing goroutine to write what is queued and end, and
+// waits for it until deadline (or logFlushFloor, if that is later). It
+// returns even if stdout never drains: a log that nobody reads must not
+// keep the program from stopping. Nothing may be logged after close.
+func (q *logQueue) close(deadline time.Time) {
+	close(q.stop)
+	wait := time.NewTimer(max(time.Until(deadline), logFlushFloor))
+	defer wait.Stop()
+	select {
+	case <-q.done:
+	case <-wait.C:
+	}
+}

@@ -1,0 +1,386 @@
+// Step 9 of 06-goroutines, the last: the server of the finished program.
+//
+// Step 8 paid for things it does not need. Go's net turns TCP keep-alive
+// on for every accepted connection, four setsockopt calls each, though
+// the idle timeout already finds a client that vanished. A 16 KiB
+// message was read 1 KB at a time: sixteen reads and sixteen replies.
+// Every message moved two deadlines, two timer updates. And every log
+// line was a write of its own. Here keep-alive is off, a client that
+// fills the 1 KB buffer borrows a 16 KiB one while it keeps sending that
+// much, the deadlines move only when they pass, and the log writes the
+// lines waiting together in one write.
+//
+// The finished program (../../main.go) serves clients with exactly this
+// code; around it, it adds a -client, the checks of its flags and the
+// hints of its error messages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:9006", "host:port to listen on")
+	maxConns := flag.Int("max-conns", 1000, "how many clients are served at once")
+	maxPerIP := flag.Int("max-conns-per-ip", 100, "how many of those may come from one IP address (0: no limit)")
+	idle := flag.Duration("idle-timeout", 2*time.Minute, "close a client that sends nothing (or reads nothing) for this long")
+	grace := flag.Duration("grace", 5*time.Second, "on Ctrl+C, how long to wait for clients to leave")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &server{idle: *idle, grace: *grace, maxPerIP: *maxPerIP, stdout: os.Stdout,
+		conns: make(map[*net.TCPConn]struct{}), perIP: make(map[netip.Addr]int)}
+	if err := srv.serve(ctx, *addr, *maxConns); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// greeting is the first line every client receives.
+const greeting = "welcome to 06-goroutines: every message you send comes back after OK...\n"
+
+// server holds what the connection goroutines share.
+type server struct {
+	idle     time.Duration // -idle-timeout, for each Read and each Write
+	grace    time.Duration // -grace, for the shutdown
+	maxPerIP int           // -max-conns-per-ip; 0 is no limit
+	stdout   io.Writer
+	log      *log.Logger
+
+	handlers sync.WaitGroup // the connection goroutines, for shutdown
+
+	mu    sync.Mutex
+	conns map[*net.TCPConn]struct{} // every open connection, for shutdown
+	perIP map[netip.Addr]int        // clients served per IP address
+}
+
+// serve listens on addr and starts one goroutine per client until ctx is
+// cancelled; then it says goodbye to each and waits, at most -grace.
+func (s *server) serve(ctx context.Context, addr string, maxConns int) error {
+	// Go's net turns TCP keep-alive on for every accepted connection,
+	// at the cost of four setsockopt calls each. Keep-alive finds a
+	// peer that vanished without a word; -idle-timeout finds it too,
+	// so this server asks for none (a negative KeepAlive).
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	defer ln.Close()
+	logs := newLogQueue(s.stdout) // a stdout nobody reads must not stop us
+	s.log = log.New(logs, "", 0)
+	// Print the real address: with port 0 the kernel chose the port.
+	s.log.Printf("listening on %s", ln.Addr())
+
+	// Closing the listener is what wakes a blocked Accept.
+	stopAccept := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stopAccept()
+
+	s.acceptLoop(ctx, ln.(*net.TCPListener), maxConns)
+
+	deadline := time.Now().Add(s.grace)
+	s.log.Printf("shutting down")
+	s.shutdown(deadline)
+	s.log.Printf("stopped")
+	logs.close(deadline)
+	return nil
+}
+
+// tcpAcceptor is what the accept loop needs: *net.TCPListener, or a
+// test's stand-in that fails on purpose.
+type tcpAcceptor interface {
+	AcceptTCP() (*net.TCPConn, error)
+}
+
+// acceptLoop hands each new connection to its own goroutine. It returns
+// only when the listener is closed.
+func (s *server) acceptLoop(ctx context.Context, ln tcpAcceptor, maxConns int) {
+	// slots is a semaphore of -max-conns: the loop takes a slot before
+	// Accept, the goroutine gives it back when its client leaves. With
+	// every slot taken, new clients wait in the kernel's backlog.
+	slots := make(chan struct{}, maxConns)
+	failures := 0 // Accept errors in a row
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		conn, err := ln.AcceptTCP()
+		if err != nil {
+			<-slots
+			if errors.Is(err, net.ErrClosed) {
+				return // the one way out of the loop
+			}
+			// Above all "too many open files" (EMFILE). The client stays
+			// in the backlog, so an immediate retry would fail at once,
+			// again and again: wait 5 ms, doubling up to 1 s, and log
+			// only the first failure of a streak.
+			failures++
+			if failures == 1 {
+				s.log.Printf("accept failed, retrying with back-off: %v", err)
+			}
+			pause := time.NewTimer(min(5*time.Millisecond<<min(failures-1, 8), time.Second))
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+				pause.Stop()
+			}
+			continue
+		}
+		if failures > 0 {
+			s.log.Printf("accepting again after %d failed attempts", failures)
+			failures = 0
+		}
+
+		// The idea of the lesson: each client gets a goroutine of its own.
+		// A client beyond its address's share is told so and closed, in
+		// its goroutine too, so that it cannot hold up the loop.
+		ip, admitted := s.open(conn)
+		s.handlers.Add(1)
+		go func() {
+			defer s.handlers.Done()
+			defer func() { <-slots }()
+			defer s.close(conn, ip, admitted)
+			if admitted {
+				s.handle(ctx, conn)
+			} else {
+				s.turnAway(conn)
+			}
+		}()
+	}
+}
+
+// handle talks to one client until it leaves, goes quiet, stops reading,
+// breaks the connection, or the server shuts down.
+func (s *server) handle(ctx context.Context, conn *net.TCPConn) {
+	who := conn.RemoteAddr().String()
+	s.log.Printf("client %s connected", who)
+
+	// On shutdown, a read deadline in the past wakes the Read below.
+	stopWake := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	defer stopWake()
+
+	conn.SetWriteDeadline(time.Now().Add(s.idle)) // send moves it when it must
+	if err := s.send(conn, []byte(greeting)); err != nil {
+		s.hangUp(conn, who, err)
+		return
+	}
+
+	// Two buffers, each "OK..." then room for one read. The small one,
+	// on the goroutine's stack, is what an idle client costs: 1 KB and
+	// a byte, so that a message of exactly 1 KB, a common size, fits
+	// without filling it. A read that fills it means the client sends
+	// more than that at once: the next reads borrow a 16 KiB buffer
+	// from a pool, until one does not fill it. While a reply cannot be
+	// written nothing more is read, so the memory per client stays
+	// bounded.
+	small := make([]byte, len("OK...")+1024+1)
+	copy(small, "OK...")
+	var big *[]byte // borrowed from bigBuffers while the client sends fast
+	defer func() {
+		if big != nil {
+			bigBuffers.Put(big)
+		}
+	}()
+
+	// The idle deadline is not moved for every message, which would
+	// cost a timer update each time. It stays where it is; when it
+	// passes, the client is idle only if it has sent nothing since we
+	// began waiting. If it has, the deadline moves to -idle-timeout
+	// after that, and we read on. The deadline is always set before
+	// ctx is checked: if shutdown comes in between, its wake-up
+	// deadline replaces this one.
+	waiting := time.Now() // when we began to wait for the client
+	conn.SetReadDeadline(waiting.Add(s.idle))
+	for {
+		if ctx.Err() != nil {
+			s.goodbye(conn, who, "bye: server shutting down\n", "closed at shutdown")
+			return
+		}
+		buf := small
+		if big != nil {
+			buf = *big
+		}
+		n, err := conn.Read(buf[len("OK..."):])
+		if n > 0 {
+			if err := s.send(conn, buf[:len("OK...")+n]); err != nil {
+				s.hangUp(conn, who, err)
+				return
+			}
+			waiting = time.Now()
+		}
+		switch full := n == len(buf)-len("OK..."); {
+		case full && big == nil:
+			big = bigBuffers.Get().(*[]byte)
+		case !full && big != nil:
+			bigBuffers.Put(big)
+			big = nil
+		}
+		switch {
+		case err == nil:
+			continue
+		case ctx.Err() != nil:
+			s.goodbye(conn, who, "bye: server shutting down\n", "closed at shutdown")
+		case isTimeout(err) && time.Since(waiting) < s.idle:
+			conn.SetReadDeadline(waiting.Add(s.idle)) // then ctx is checked
+			continue
+		case isTimeout(err):
+			s.goodbye(conn, who, fmt.Sprintf("bye: idle for %v, closing\n", s.idle), "idle, closed")
+		case errors.Is(err, io.EOF):
+			// The client is done. (Python's recv returns b"" here.)
+			closeGracefully(conn)
+			s.log.Printf("client %s left", who)
+		default:
+			s.hangUp(conn, who, err)
+		}
+		return
+	}
+}
+
+// bigBuffers holds the 16 KiB buffers that clients sending more than
+// 1 KB at once borrow, so that a busy client reads a long message in
+// two reads, not sixteen, and an idle one holds none. 16 KiB with the
+// "OK..." in it: a size the Go heap stores without waste.
+var bigBuffers = sync.Pool{New: func() any {
+	buf := make([]byte, 16<<10)
+	copy(buf, "OK...")
+	return &buf
+}}
+
+// send writes p with a deadline: a client that never reads cannot hold us.
+// Like the idle deadline, the write deadline moves only when it passes
+// while p has waited less than -idle-timeout.
+func (s *server) send(conn *net.TCPConn, p []byte) error {
+	start := time.Now()
+	for {
+		n, err := conn.Write(p)
+		if err == nil || !isTimeout(err) || time.Since(start) >= s.idle {
+			return err
+		}
+		p = p[n:]
+		if err := conn.SetWriteDeadline(start.Add(s.idle)); err != nil {
+			return err
+		}
+	}
+}
+
+// goodbye tells the client why the server closes, then closes cleanly.
+func (s *server) goodbye(conn *net.TCPConn, who, line, logLine string) {
+	s.send(conn, []byte(line))
+	closeGracefully(conn)
+	s.log.Printf("client %s %s", who, logLine)
+}
+
+// hangUp closes a connection that failed and logs why.
+func (s *server) hangUp(conn *net.TCPConn, who string, err error) {
+	switch {
+	case isReset(err):
+		conn.Close()
+		s.log.Printf("client %s reset the connection", who)
+	case errors.Is(err, net.ErrClosed):
+		s.log.Printf("client %s cut off at shutdown", who) // -grace was over
+	case isTimeout(err):
+		closeGracefully(conn) // the write deadline passed: it does not read
+		s.log.Printf("client %s stopped reading, closed", who)
+	default:
+		conn.Close()
+		s.log.Printf("client %s: %v", who, err)
+	}
+}
+
+// closeGracefully ends a connection with FIN, not RST (which closing with
+// unread input sends, and which may lose the replies already written): it
+// says we are done writing, then discards what the client still sends
+// until it closes too (at most 64 KB, or for a second).
+func closeGracefully(conn *net.TCPConn) {
+	conn.CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(conn, 64<<10))
+	conn.Close()
+}
+
+// shutdown waits for the connection goroutines, which ctx has told to say
+// goodbye. Connections still open at deadline (say, stuck writing to a
+// client that does not read) are closed: that ends any Read or Write.
+func (s *server) shutdown(deadline time.Time) {
+	done := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(done)
+	}()
+	grace := time.NewTimer(time.Until(deadline))
+	defer grace.Stop()
+	select {
+	case <-done:
+		return
+	case <-grace.C:
+	}
+	s.mu.Lock()
+	s.log.Printf("grace period over, closing %d connections", len(s.conns))
+	for conn := range s.conns {
+		conn.Close()
+	}
+	s.mu.Unlock()
+	<-done
+}
+
+// open adds conn to the open connections, and reports whether its IP
+// address has room for one more client to be served. (Unmap: an IPv4
+// client of a listener on [::] counts as its IPv4 address.)
+func (s *server) open(conn *net.TCPConn) (netip.Addr, bool) {
+	ip := conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns[conn] = struct{}{}
+	if s.maxPerIP > 0 && s.perIP[ip] >= s.maxPerIP {
+		return ip, false
+	}
+	s.perIP[ip]++
+	return ip, true
+}
+
+// close undoes open.
+func (s *server) close(conn *net.TCPConn, ip netip.Addr, admitted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, conn)
+	if admitted {
+		if s.perIP[ip]--; s.perIP[ip] == 0 {
+			delete(s.perIP, ip)
+		}
+	}
+}
+
+// turnAway tells a client that its address has too many connections,
+// and closes it cleanly. Until the client closes too (a second at most),
+// the connection keeps its slot of -max-conns.
+func (s *server) turnAway(conn *net.TCPConn) {
+	conn.SetWriteDeadline(time.Now().Add(time.Second)) // a new socket's buffer has room
+	fmt.Fprintf(conn, "bye: too many connections from your address (limit %d), closing\n", s.maxPerIP)
+	closeGracefully(conn)
+	s.log.Printf("client %s turned away: too many connections from its address (limit %d)", conn.RemoteAddr(), s.maxPerIP)
+}
+
+// isReset reports a connection the peer broke off: a reset, or a write
+// to a peer that has gone. (The finished program also knows Windows'
+// numbers for these.)
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// isTimeout reports a read or write deadline that passed.
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
