@@ -54,14 +54,34 @@ func (q *logQueue) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// writeOut writes the queued lines out. The lines waiting together go out
+// in one Write: when clients come and go in a crowd, many lines cost one
+// system call.
 func (q *logQueue) writeOut() {
 	defer close(q.done)
+	var batch []byte
 	for line := range q.lines {
+		batch = append(batch[:0], line...)
+	gather:
+		for len(batch) < logBatch {
+			select {
+			case line, ok := <-q.lines:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, line...)
+			default:
+				break gather
+			}
+		}
 		q.reportDrops()
-		q.out.Write(line)
+		q.out.Write(batch)
 	}
 	q.reportDrops()
 }
+
+// logBatch is how many bytes of queued lines one Write takes at most.
+const logBatch = 64 << 10
 
 // reportDrops writes how many lines were dropped since it last did.
 func (q *logQueue) reportDrops() {

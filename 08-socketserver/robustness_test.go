@@ -127,6 +127,25 @@ func TestLimitListenerConnectionsHideCloseWrite(t *testing.T) {
 	assert.False(t, ok, "LimitListener's connections now offer CloseWrite: the README's reason is gone")
 }
 
+// The deadlines move only when they pass (see serverConn): a client that
+// talks through several idle timeouts is served throughout, and once
+// silent it is closed no sooner than -idle-timeout after its last line.
+func TestATalkingClientOutlivesTheIdleTimeoutAndIsClosedOnceSilent(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	srv := startServer(t, "-addr", "127.0.0.1:0", "-idle-timeout", idle.String())
+	conn, replies := dialLines(t, srv.addr)
+	var last time.Time
+	for begin := time.Now(); time.Since(begin) < 3*idle; {
+		time.Sleep(idle / 8) // a line now and then: never idle
+		last = time.Now()
+		assert.Equal(t, "STILL HERE", askLine(t, conn, replies, "still here"))
+	}
+	rest, err := io.ReadAll(replies) // until the server closes
+	require.NoError(t, err, "closed with FIN, not reset")
+	assert.Equal(t, "bye: idle for 400ms, closing\n", string(rest))
+	assert.GreaterOrEqual(t, time.Since(last), idle, "closed only after -idle-timeout of silence")
+}
+
 func TestSilentClientIsToldAndClosedAfterIdleTimeout(t *testing.T) {
 	t.Run("upper", func(t *testing.T) {
 		srv := startServer(t, "-addr", "127.0.0.1:0", "-idle-timeout", "100ms")
@@ -570,4 +589,34 @@ func TestTricklingClientsFromOneAddressCannotTakeEverySlot(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The log's writer takes every line waiting in the queue in one Write:
+// when clients come and go in a crowd, many lines cost one system call.
+func TestTheLogWritesTheLinesWaitingTogetherInOneWrite(t *testing.T) {
+	out := &recordingWriter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	q := newLogQueue(out)
+	q.Write([]byte("first\n"))
+	<-out.entered // the writer holds "first" while the next lines queue up
+	q.Write([]byte("second\n"))
+	q.Write([]byte("third\n"))
+	close(out.release)
+	require.True(t, q.close(time.Now().Add(wait)), "every line written")
+	assert.Equal(t, []string{"first\n", "second\nthird\n"}, out.writes)
+}
+
+// recordingWriter records each Write; the first one waits for release.
+type recordingWriter struct {
+	entered chan struct{}
+	release chan struct{}
+	writes  []string
+}
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	if len(w.writes) == 0 {
+		w.entered <- struct{}{}
+		<-w.release
+	}
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
 }

@@ -105,8 +105,17 @@ func NewThreadingTCPServer(addr string, h Handler) *Server {
 
 // ListenAndServe listens on s.Addr and serves until Shutdown or Close:
 // Python's serve_forever on a server created with an address.
+//
+// Go's net turns TCP keep-alive on for every accepted connection, at the
+// cost of four setsockopt calls each. Keep-alive finds a peer that
+// vanished without a word; with an IdleTimeout, the server finds it
+// itself, so it asks for none (a negative KeepAlive).
 func (s *Server) ListenAndServe() error {
-	ln, err := net.Listen("tcp", s.Addr)
+	var lc net.ListenConfig
+	if s.IdleTimeout > 0 {
+		lc.KeepAlive = -1
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
@@ -305,10 +314,17 @@ func (s *Server) handle(conn net.Conn) {
 // marks where its messages begin and end (BeginMessage, EndMessage)
 // also gets MessageTimeout: a client that keeps the connection alive
 // with a byte now and then must still finish each message in time.
+//
+// Moving a deadline costs a timer update, so a deadline that would move
+// later is left where it is: when it passes, the read or write moves it
+// to where it should be and goes on. A client is still closed after
+// IdleTimeout of silence, never sooner.
 type serverConn struct {
 	net.Conn
 	srv        *Server
 	messageEnd time.Time // when the message under way must be complete; zero: none
+	readBy     time.Time // the read deadline in place; zero: none
+	writeBy    time.Time // the write deadline in place; zero: none
 }
 
 // BeginMessage starts the clock for one message: from now, reads fail
@@ -333,7 +349,9 @@ func (c *serverConn) Read(p []byte) (int, error) {
 	if slow {
 		deadline = c.messageEnd
 	}
-	c.Conn.SetReadDeadline(deadline)
+	if deadline.IsZero() != c.readBy.IsZero() || deadline.Before(c.readBy) {
+		c.setReadDeadline(deadline) // sooner than the one in place
+	}
 	// Shutdown wakes blocked reads by moving their deadline to now. A
 	// read that starts after that must not wait out a fresh deadline:
 	// checking only after setting ours closes that gap.
@@ -341,6 +359,14 @@ func (c *serverConn) Read(p []byte) (int, error) {
 		return 0, ErrServerClosed
 	}
 	n, err := c.Conn.Read(p)
+	for err != nil && errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(deadline) {
+		// The deadline in place was an earlier read's: move it to ours.
+		c.setReadDeadline(deadline)
+		if c.srv.isClosing() {
+			return 0, ErrServerClosed
+		}
+		n, err = c.Conn.Read(p)
+	}
 	switch {
 	case err == nil:
 	case c.srv.isClosing():
@@ -353,11 +379,31 @@ func (c *serverConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+func (c *serverConn) setReadDeadline(t time.Time) {
+	c.Conn.SetReadDeadline(t)
+	c.readBy = t
+}
+
 func (c *serverConn) Write(p []byte) (int, error) {
-	if d := c.srv.IdleTimeout; d > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(d))
+	d := c.srv.IdleTimeout
+	if d <= 0 {
+		return c.Conn.Write(p)
 	}
-	return c.Conn.Write(p)
+	deadline := time.Now().Add(d)
+	if c.writeBy.IsZero() {
+		c.Conn.SetWriteDeadline(deadline)
+		c.writeBy = deadline
+	}
+	n, err := c.Conn.Write(p)
+	for err != nil && errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(deadline) {
+		// The deadline in place was an earlier write's: move it to ours.
+		c.Conn.SetWriteDeadline(deadline)
+		c.writeBy = deadline
+		var more int
+		more, err = c.Conn.Write(p[n:])
+		n += more
+	}
+	return n, err
 }
 
 // Shutdown stops accepting, tells every handler (their reads return
