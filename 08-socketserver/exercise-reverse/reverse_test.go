@@ -279,24 +279,6 @@ func (l *lines) take() (string, bool) {
 	return l.got[l.read-1], true
 }
 
-// next returns the next line not returned yet, waiting at most wait.
-func (l *lines) next(t *testing.T) string {
-	t.Helper()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for {
-		if line, ok := l.take(); ok {
-			return line
-		}
-		select {
-		case <-l.notify:
-		case <-deadline.C:
-			t.Fatalf("no line printed within %v; so far:\n%s", wait, l.String())
-			return ""
-		}
-	}
-}
-
 // waitFor returns the first line printed, so far or within wait, that
 // contains s.
 func (l *lines) waitFor(t *testing.T, s string) string {

@@ -143,17 +143,6 @@ func echo(t *testing.T, conn net.Conn, msg string) {
 	require.Equal(t, "OK..."+msg, string(reply))
 }
 
-// assertNothingArrives checks that conn receives nothing for d: a short
-// deadline is how a test says "nothing comes", and why it waits.
-func assertNothingArrives(t *testing.T, conn net.Conn, d time.Duration, why string) {
-	t.Helper()
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(d)))
-	n, err := conn.Read(make([]byte, 1))
-	assert.Zero(t, n, why)
-	assert.ErrorIs(t, err, os.ErrDeadlineExceeded, why)
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(wait)))
-}
-
 // lines is an io.Writer that keeps each complete line, so a test can wait
 // for a line instead of sleeping. It never blocks the writer and never
 // drops a line: Write appends under a mutex and wakes a waiter through a
@@ -163,7 +152,6 @@ type lines struct {
 	mu     sync.Mutex
 	part   string
 	got    []string
-	read   int
 	notify chan struct{}
 }
 
@@ -192,34 +180,4 @@ func (l *lines) all() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.got...)
-}
-
-// next returns the next line in order.
-func (l *lines) next(t *testing.T) string { t.Helper(); return l.waitFor(t, "") }
-
-// waitFor returns the next line that contains s, skipping those before it.
-func (l *lines) waitFor(t *testing.T, s string) string {
-	t.Helper()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	rescan := time.NewTicker(10 * time.Millisecond)
-	defer rescan.Stop()
-	for {
-		l.mu.Lock()
-		for l.read < len(l.got) {
-			line := l.got[l.read]
-			l.read++
-			if strings.Contains(line, s) {
-				l.mu.Unlock()
-				return line
-			}
-		}
-		l.mu.Unlock()
-		select {
-		case <-l.notify:
-		case <-rescan.C:
-		case <-deadline.C:
-			t.Fatalf("no line containing %q within %v; so far: %q", s, wait, l.all())
-		}
-	}
 }

@@ -223,17 +223,6 @@ func echo(t *testing.T, conn net.Conn, msg string) {
 	require.Equal(t, "OK..."+msg, string(reply))
 }
 
-// assertNothingArrives checks that conn receives nothing for d: a short
-// deadline is how a test says "nothing comes", and why it waits.
-func assertNothingArrives(t *testing.T, conn net.Conn, d time.Duration, why string) {
-	t.Helper()
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(d)))
-	n, err := conn.Read(make([]byte, 1))
-	assert.Zero(t, n, why)
-	assert.ErrorIs(t, err, os.ErrDeadlineExceeded, why)
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(wait)))
-}
-
 // lines is an io.Writer that keeps each complete line, so a test can wait
 // for a line instead of sleeping. It never blocks the writer and never
 // drops a line: Write appends under a mutex and wakes a waiter through a

@@ -164,19 +164,6 @@ func startWriting(t *testing.T, stdout io.Writer, out *lines, serve func(ctx con
 	return srv
 }
 
-// wait returns what serve returned, failing the test if it runs on.
-func (s *running) wait(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-s.done:
-		s.done <- err // for Cleanup
-		return err
-	case <-time.After(2 * wait):
-		t.Fatal("the server did not return")
-		return nil
-	}
-}
-
 // dial connects with a deadline on every later read and write, and
 // closes the connection when the test ends.
 func dial(t *testing.T, addr string) net.Conn {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -233,17 +232,6 @@ func echo(t *testing.T, conn net.Conn, msg string) {
 	_, err = io.ReadFull(conn, reply)
 	require.NoError(t, err)
 	require.Equal(t, "OK..."+msg, string(reply))
-}
-
-// assertNothingArrives checks that conn receives nothing for d: a short
-// deadline is how a test says "nothing comes", and why it waits.
-func assertNothingArrives(t *testing.T, conn net.Conn, d time.Duration, why string) {
-	t.Helper()
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(d)))
-	n, err := conn.Read(make([]byte, 1))
-	assert.Zero(t, n, why)
-	assert.ErrorIs(t, err, os.ErrDeadlineExceeded, why)
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(wait)))
 }
 
 // lines is an io.Writer that keeps each complete line, so a test can wait

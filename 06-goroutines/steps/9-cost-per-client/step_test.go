@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -150,19 +149,6 @@ func startWriting(t *testing.T, stdout io.Writer, out *lines, serve func(ctx con
 	return srv
 }
 
-// wait returns what serve returned, failing the test if it runs on.
-func (s *running) wait(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-s.done:
-		s.done <- err // for Cleanup
-		return err
-	case <-time.After(2 * wait):
-		t.Fatal("the server did not return")
-		return nil
-	}
-}
-
 // dial connects with a deadline on every later read and write, and
 // closes the connection when the test ends.
 func dial(t *testing.T, addr string) net.Conn {
@@ -208,17 +194,6 @@ func echo(t *testing.T, conn net.Conn, msg string) {
 	_, err = io.ReadFull(conn, reply)
 	require.NoError(t, err)
 	require.Equal(t, "OK..."+msg, string(reply))
-}
-
-// assertNothingArrives checks that conn receives nothing for d: a short
-// deadline is how a test says "nothing comes", and why it waits.
-func assertNothingArrives(t *testing.T, conn net.Conn, d time.Duration, why string) {
-	t.Helper()
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(d)))
-	n, err := conn.Read(make([]byte, 1))
-	assert.Zero(t, n, why)
-	assert.ErrorIs(t, err, os.ErrDeadlineExceeded, why)
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(wait)))
 }
 
 // lines is an io.Writer that keeps each complete line, so a test can wait

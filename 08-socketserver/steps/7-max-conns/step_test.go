@@ -122,3 +122,17 @@ func ask(t *testing.T, conn net.Conn, replies *bufio.Reader, line string) string
 	require.NoError(t, err)
 	return reply
 }
+
+// What the steps before built still holds: the command service answers
+// in frames, and a silent client is told why in one, then a clean EOF.
+func TestCommandRepliesAreStillFramesAndASilentClientIsToldInOne(t *testing.T) {
+	ln, err := nettest.NewLocalListener("tcp")
+	require.NoError(t, err)
+	addr := serve(t, &Server{Handler: cmdHandler{}, IdleTimeout: 100 * time.Millisecond}, ln)
+	_, replies := dial(t, addr)
+	got, err := readFrame(replies)
+	require.NoError(t, err)
+	assert.Equal(t, "bye: idle for 100ms, closing\n", string(got))
+	_, err = readFrame(replies)
+	assert.ErrorIs(t, err, io.EOF)
+}

@@ -91,3 +91,27 @@ func (l *flakyListener) times() []time.Time {
 	defer l.mu.Unlock()
 	return append([]time.Time(nil), l.calls...)
 }
+
+// What the steps before built still holds: the command service answers
+// in frames, and a silent client is told why in one, then a clean EOF.
+func TestCommandRepliesAreStillFramesAndASilentClientIsToldInOne(t *testing.T) {
+	ln, err := nettest.NewLocalListener("tcp")
+	require.NoError(t, err)
+	srv := &Server{Handler: cmdHandler{}, IdleTimeout: 100 * time.Millisecond}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	conn, err := net.DialTimeout("tcp", ln.Addr().String(), wait)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
+	replies := bufio.NewReader(conn)
+	got, err := readFrame(replies)
+	require.NoError(t, err)
+	assert.Equal(t, "bye: idle for 100ms, closing\n", string(got))
+	_, err = readFrame(replies)
+	assert.ErrorIs(t, err, io.EOF)
+}
