@@ -6,11 +6,9 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -175,34 +173,3 @@ func dial(t *testing.T, addr string) net.Conn {
 	return conn
 }
 
-// privilegedSocket binds a UDP socket on loopback to a port below 1024,
-// or skips the test where this user may not.
-func privilegedSocket(t *testing.T) net.PacketConn {
-	t.Helper()
-	var last error
-	for port := 1023; port >= 1000; port-- {
-		conn, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			t.Cleanup(func() { conn.Close() })
-			return conn
-		}
-		last = err
-	}
-	t.Skipf("cannot bind a port below 1024 here (needs root, or CAP_NET_BIND_SERVICE): %v", last)
-	return nil
-}
-
-// countDatagrams reads what has queued up at peer: a short wait that
-// sees nothing more means there is nothing more (loopback delivers at
-// once).
-func countDatagrams(t *testing.T, peer net.PacketConn) int {
-	t.Helper()
-	buf := make([]byte, 64*1024)
-	for count := 0; ; count++ {
-		require.NoError(t, peer.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
-		if _, _, err := peer.ReadFrom(buf); err != nil {
-			require.True(t, errors.Is(err, os.ErrDeadlineExceeded), "%v", err)
-			return count
-		}
-	}
-}
