@@ -172,4 +172,3 @@ func dial(t *testing.T, addr string) net.Conn {
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
-
