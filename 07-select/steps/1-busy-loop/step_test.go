@@ -79,6 +79,13 @@ func TestReadmeBareProgramTranscript(t *testing.T) {
 // the tests.
 func TestMain(m *testing.M) {
 	if os.Getenv(stepAsProgram) == "1" {
+		// The program ends with the test process, however that ends (a
+		// test that times out, a Ctrl+C): its stdin is a pipe from that
+		// process, and the kernel closes the pipe when the process dies.
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			os.Exit(1)
+		}()
 		main()
 		return
 	}
@@ -93,8 +100,12 @@ const wait = 10 * time.Second
 
 // program is the step running as a process of its own.
 type program struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd   *exec.Cmd
+	addr  string
+	stdin io.WriteCloser // open as long as this process lives
+
+	done chan struct{} // closed once the program has ended
+	err  error         // how it ended, once done is closed
 
 	mu     sync.Mutex
 	lines  []string      // what it printed so far
@@ -109,10 +120,19 @@ func startProgram(t *testing.T) *program {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), stepAsProgram+"=1")
-	stdout, err := cmd.StdoutPipe()
+	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
+	stdout, w := io.Pipe()
+	cmd.Stdout = w
 	require.NoError(t, cmd.Start())
-	p := &program{cmd: cmd, notify: make(chan struct{}, 1)}
+	p := &program{cmd: cmd, stdin: stdin, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		// The one Wait. It returns once the program has ended and all it
+		// printed has been read.
+		p.err = cmd.Wait()
+		w.Close()
+		close(p.done)
+	}()
 	t.Cleanup(func() { p.stop(t) })
 	go func() {
 		// Read every line, so that the program never blocks on stdout.
@@ -126,6 +146,7 @@ func startProgram(t *testing.T) *program {
 			default:
 			}
 		}
+		io.Copy(io.Discard, stdout) // a line too long for the scanner
 	}()
 	first := p.waitForLine(t, "listening on ")[0]
 	p.addr = strings.TrimPrefix(first, "listening on ")
@@ -156,14 +177,26 @@ func (p *program) waitForLine(t *testing.T, part string) []string {
 	}
 }
 
-// stop kills the program and returns the CPU time it used in all.
+// stop kills the program, if it still runs, and returns the CPU time it
+// used in all.
 func (p *program) stop(t *testing.T) time.Duration {
 	t.Helper()
-	if p.cmd.ProcessState == nil {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
-	}
+	p.cmd.Process.Kill() // nothing to do if it has ended
+	p.exited(t)
 	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+}
+
+// exited waits for the program to end, and returns how it ended. It
+// fails the test if the program runs on.
+func (p *program) exited(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(wait):
+		t.Fatal("the program did not end")
+		return nil
+	}
 }
 
 // testClient is a connection whose greeting has been read.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,8 +63,10 @@ func TestTheBestBackEndCostsFarLessThanPollWithThousandsOfIdleClients(t *testing
 	// sockets in the kernel, and a wait costs what the ready sockets
 	// cost, so 1000 idle clients change next to nothing. poll, behind
 	// the same interface, still pays for every one of them.
-	best := kernelTimePerRoundTrip(t, start(t, newBackEnd(t, "best")), 1000)
-	poll := kernelTimePerRoundTrip(t, start(t, newBackEnd(t, "poll")), 1000)
+	addr, log := startLogged(t, newBackEnd(t, "best"))
+	best := kernelTimePerRoundTrip(t, addr, log, 1000)
+	addr, log = startLogged(t, newBackEnd(t, "poll"))
+	poll := kernelTimePerRoundTrip(t, addr, log, 1000)
 	t.Logf("kernel CPU time per round trip with 1000 idle clients: %v with the best back-end, %v with poll", best, poll)
 	assert.Greater(t, poll, 3*best, "poll should cost far more than the best back-end")
 }
@@ -89,10 +92,18 @@ const wait = 10 * time.Second
 // into a buffer, and returns its address.
 func start(t *testing.T, p poller) string {
 	t.Helper()
+	addr, _ := startLogged(t, p)
+	return addr
+}
+
+// startLogged is start, and also returns the server's log.
+func startLogged(t *testing.T, p poller) (string, *syncBuffer) {
+	t.Helper()
 	lfd, err := listen("127.0.0.1:0")
 	require.NoError(t, err)
-	go serve(lfd, p, &syncBuffer{})
-	return localAddr(lfd)
+	log := &syncBuffer{notify: make(chan struct{}, 1)}
+	go serve(lfd, p, log)
+	return localAddr(lfd), log
 }
 
 // backEnds builds each poller this platform has, by name.
@@ -110,14 +121,40 @@ func newBackEnd(t *testing.T, name string) poller {
 
 // syncBuffer is a log that the server goroutine and a test may share.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	notify chan struct{} // something was written (capacity 1), or nil
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	n, err := b.buf.Write(p)
+	select {
+	case b.notify <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+// waitForCount waits until the log holds n lines that contain part.
+func (b *syncBuffer) waitForCount(t *testing.T, part string, n int) {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		b.mu.Lock()
+		got := strings.Count(b.buf.String(), part)
+		b.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-b.notify:
+		case <-deadline.C:
+			t.Fatalf("the server logged %d lines containing %q, want %d", got, part, n)
+		}
+	}
 }
 
 // testClient is a connection whose greeting has been read.
@@ -167,29 +204,45 @@ func (c *testClient) payloadUntilEOF(t *testing.T) int {
 }
 
 // kernelTimePerRoundTrip connects idle clients that stay silent, then
-// measures the system CPU time of 500 round trips of one more client.
-func kernelTimePerRoundTrip(t *testing.T, addr string, idle int) time.Duration {
+// measures the system CPU time per round trip of one more client. When
+// the test ends, it waits until the server has seen every one of them
+// leave: a server still closing a thousand clients in the background
+// would add its kernel time to the next measurement.
+func kernelTimePerRoundTrip(t *testing.T, addr string, log *syncBuffer, idle int) time.Duration {
 	t.Helper()
+	t.Cleanup(func() { log.waitForCount(t, " left", idle+1) }) // after the closes below
 	for range idle {
-		conn, err := net.DialTimeout("tcp", addr, wait)
-		require.NoError(t, err)
-		t.Cleanup(func() { conn.Close() })
+		// Each reads its greeting, so that it closes cleanly (a socket
+		// closed with unread data is reset, and the server says nothing).
+		connect(t, addr)
 	}
-	// The backlog is first in, first out: once this client is greeted,
-	// every idle one has been accepted.
 	c := connect(t, addr)
-	const trips = 500
-	before := systemTime(t)
-	for range trips {
-		c.echo(t, "ping\n")
+	// The kernel splits a process's CPU time into user and system time
+	// by sampling, on each clock tick (every 4 ms at Linux's usual
+	// 250 Hz), so the round trips go on until the process has used
+	// 200 ms of CPU: 50 ticks, enough for the split to be close.
+	const budget = 200 * time.Millisecond
+	before := cpuTimes(t)
+	trips := 0
+	for {
+		for range 50 {
+			c.echo(t, "ping\n")
+		}
+		trips += 50
+		if now := cpuTimes(t); now.total-before.total >= budget {
+			return (now.system - before.system) / time.Duration(trips)
+		}
 	}
-	return (systemTime(t) - before) / trips
 }
 
-// systemTime is the CPU time the kernel has spent for this process.
-func systemTime(t *testing.T) time.Duration {
+// times is the CPU time this process has used: in all, and in the
+// kernel.
+type times struct{ total, system time.Duration }
+
+func cpuTimes(t *testing.T) times {
 	t.Helper()
 	var ru unix.Rusage
 	require.NoError(t, unix.Getrusage(unix.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Stime.Nano())
+	system := time.Duration(ru.Stime.Nano())
+	return times{total: time.Duration(ru.Utime.Nano()) + system, system: system}
 }

@@ -5,13 +5,16 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,10 +56,12 @@ func TestCtrlCDropsEveryClientWithoutAWord(t *testing.T) {
 	c := connect(t, p.addr)
 	c.echo(t, "hello\n")
 	require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
-	rest, _ := io.ReadAll(c.r) // the end, or a reset
+	rest, err := io.ReadAll(c.r) // the end, or a reset
+	assert.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the connection should end when the program dies")
 	assert.Empty(t, string(rest), "the client is told nothing")
-	err := p.cmd.Wait()
-	assert.Error(t, err, "the program is killed by the signal, it does not exit")
+	var exit *exec.ExitError
+	require.ErrorAs(t, p.exited(t), &exit, "the program should be killed by the signal, not exit")
+	assert.Equal(t, syscall.SIGINT, exit.Sys().(syscall.WaitStatus).Signal())
 }
 
 // ---- the machinery ----
@@ -135,6 +140,13 @@ func (c *testClient) echo(t *testing.T, msg string) {
 // the tests.
 func TestMain(m *testing.M) {
 	if os.Getenv(stepAsProgram) == "1" {
+		// The program ends with the test process, however that ends (a
+		// test that times out, a Ctrl+C): its stdin is a pipe from that
+		// process, and the kernel closes the pipe when the process dies.
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			os.Exit(1)
+		}()
 		main()
 		return
 	}
@@ -145,8 +157,12 @@ const stepAsProgram = "SOCKETSTEPS_STEP_AS_PROGRAM"
 
 // program is the step running as a process of its own.
 type program struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd   *exec.Cmd
+	addr  string
+	stdin io.WriteCloser // open as long as this process lives
+
+	done chan struct{} // closed once the program has ended
+	err  error         // how it ended, once done is closed
 
 	mu     sync.Mutex
 	lines  []string      // what it printed so far
@@ -159,10 +175,19 @@ func startProgram(t *testing.T) *program {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), stepAsProgram+"=1")
-	stdout, err := cmd.StdoutPipe()
+	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	p := &program{cmd: cmd, notify: make(chan struct{}, 1)}
+	stdout, w := io.Pipe()
+	cmd.Stdout = w
+	require.NoError(t, startWithDefaultCtrlC(cmd))
+	p := &program{cmd: cmd, stdin: stdin, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		// The one Wait. It returns once the program has ended and all it
+		// printed has been read.
+		p.err = cmd.Wait()
+		w.Close()
+		close(p.done)
+	}()
 	t.Cleanup(func() { p.stop(t) })
 	go func() {
 		// Read every line, so that the program never blocks on stdout.
@@ -176,6 +201,7 @@ func startProgram(t *testing.T) *program {
 			default:
 			}
 		}
+		io.Copy(io.Discard, stdout) // a line too long for the scanner
 	}()
 	first := p.waitForLine(t, "listening on ")[0]
 	p.addr = strings.TrimPrefix(first, "listening on ")
@@ -206,11 +232,39 @@ func (p *program) waitForLine(t *testing.T, part string) []string {
 	}
 }
 
-// stop kills the program, if it still runs.
-func (p *program) stop(t *testing.T) {
+// stop kills the program, if it still runs, and returns the CPU time it
+// used in all.
+func (p *program) stop(t *testing.T) time.Duration {
 	t.Helper()
-	if p.cmd.ProcessState == nil {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
+	p.cmd.Process.Kill() // nothing to do if it has ended
+	p.exited(t)
+	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+}
+
+// exited waits for the program to end, and returns how it ended. It
+// fails the test if the program runs on.
+func (p *program) exited(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(wait):
+		t.Fatal("the program did not end")
+		return nil
 	}
+}
+
+// startWithDefaultCtrlC starts cmd so that SIGINT reaches it as Ctrl+C
+// in a terminal does. A shell without job control starts its background
+// commands with SIGINT ignored, and a child inherits an ignored signal:
+// a test binary run that way (built with go test -c, or by a stress
+// runner) would start a program that never sees Ctrl+C. (The go command
+// itself catches SIGINT, so under go test this cannot happen.) A signal
+// that this process catches is reset to its default action in a child,
+// so catch SIGINT while the child starts; Stop puts back what was there.
+func startWithDefaultCtrlC(cmd *exec.Cmd) error {
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, os.Interrupt)
+	defer signal.Stop(caught)
+	return cmd.Start()
 }

@@ -176,6 +176,13 @@ func (c *testClient) echo(t *testing.T, msg string) {
 // open files (RLIMIT_NOFILE), as `ulimit -n` would set it.
 func TestMain(m *testing.M) {
 	if os.Getenv(stepAsProgram) == "1" {
+		// The program ends with the test process, however that ends (a
+		// test that times out, a Ctrl+C): its stdin is a pipe from that
+		// process, and the kernel closes the pipe when the process dies.
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			os.Exit(1)
+		}()
 		if n, err := strconv.Atoi(os.Getenv(descriptorLimit)); err == nil {
 			var lim unix.Rlimit
 			unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
@@ -197,8 +204,12 @@ const (
 
 // program is the step running as a process of its own.
 type program struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd   *exec.Cmd
+	addr  string
+	stdin io.WriteCloser // open as long as this process lives
+
+	done chan struct{} // closed once the program has ended
+	err  error         // how it ended, once done is closed
 
 	mu     sync.Mutex
 	lines  []string      // what it printed so far
@@ -211,10 +222,19 @@ func startProgram(t *testing.T, env ...string) *program {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-addr", "127.0.0.1:0")
 	cmd.Env = append(append(os.Environ(), stepAsProgram+"=1"), env...)
-	stdout, err := cmd.StdoutPipe()
+	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
+	stdout, w := io.Pipe()
+	cmd.Stdout = w
 	require.NoError(t, cmd.Start())
-	p := &program{cmd: cmd, notify: make(chan struct{}, 1)}
+	p := &program{cmd: cmd, stdin: stdin, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		// The one Wait. It returns once the program has ended and all it
+		// printed has been read.
+		p.err = cmd.Wait()
+		w.Close()
+		close(p.done)
+	}()
 	t.Cleanup(func() { p.stop(t) })
 	go func() {
 		// Read every line, so that the program never blocks on stdout.
@@ -228,6 +248,7 @@ func startProgram(t *testing.T, env ...string) *program {
 			default:
 			}
 		}
+		io.Copy(io.Discard, stdout) // a line too long for the scanner
 	}()
 	first := p.waitForLine(t, "listening on ")[0]
 	p.addr = strings.TrimPrefix(first, "listening on ")
@@ -262,9 +283,20 @@ func (p *program) waitForLine(t *testing.T, part string) []string {
 // used in all.
 func (p *program) stop(t *testing.T) time.Duration {
 	t.Helper()
-	if p.cmd.ProcessState == nil {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
-	}
+	p.cmd.Process.Kill() // nothing to do if it has ended
+	p.exited(t)
 	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+}
+
+// exited waits for the program to end, and returns how it ended. It
+// fails the test if the program runs on.
+func (p *program) exited(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(wait):
+		t.Fatal("the program did not end")
+		return nil
+	}
 }
