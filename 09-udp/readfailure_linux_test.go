@@ -23,29 +23,38 @@ func TestFailedReadIsLoggedAndTheServerGoesOn(t *testing.T) {
 	// Each client sends a datagram and closes at once, so the reply
 	// usually meets a closed port, and the kernel's ICMP "port
 	// unreachable" becomes the error of the server's next ReadFrom.
-	failed := make(chan struct{})
+	// The server's log is written by a goroutine of its own, so the
+	// test waits for the line, and then stops the clients.
+	stop := make(chan struct{})
+	sent := make(chan error, 1)
 	go func() {
-		defer close(failed)
-		// At most 1000 tries, and within the test's time limit.
-		deadline := time.Now().Add(wait)
-		for i := 0; i < 1000 && !strings.Contains(srv.out.String(), "read failed, going on") && time.Now().Before(deadline); i++ {
+		for range 1000 { // at most
+			select {
+			case <-stop:
+				sent <- nil
+				return
+			default:
+			}
 			conn, err := net.DialTimeout("udp", srv.addr, wait)
 			if err != nil {
+				sent <- err
 				return
 			}
 			conn.Write(nil) // a request: only a request is answered
 			conn.Close()
 		}
+		sent <- nil
 	}()
+	line := srv.out.waitFor(t, "read failed, going on: ")
+	close(stop)
 	select {
-	case <-failed:
-	case <-time.After(2 * wait):
+	case err := <-sent:
+		require.NoError(t, err)
+	case <-time.After(wait):
 		t.Fatal("the clients never stopped")
 	}
-	log := srv.out.String()
-	t.Logf("%d datagrams before the failure", strings.Count(log, " sent "))
-	require.Contains(t, log, "read failed, going on: ", "no ReadFrom failed")
-	assert.Contains(t, log, "connection refused")
+	t.Logf("%d datagrams logged before the failure: %s", strings.Count(srv.out.String(), " sent "), line)
+	assert.Contains(t, line, "connection refused")
 
 	// The server goes on: a fresh client gets the time.
 	out, _, err := ask(t, time.Now, "-client", "-addr", srv.addr, "-timeout", "100ms", "-retries", "5")
