@@ -2,7 +2,8 @@
 // The accept loop does nothing but accept; each connection gets its own
 // goroutine running handle, so a slow or silent client holds up nobody
 // else. The protocol is 05's and 07's: a greeting line, then "OK..." and
-// each chunk it reads. Beside it: perip.go, logqueue.go, cli.go, client.go.
+// each chunk it reads. Beside it: closing.go, perip.go, logqueue.go,
+// cli.go, client.go.
 package main
 
 import (
@@ -244,64 +245,4 @@ func (s *server) send(conn *net.TCPConn, p []byte) error {
 			return err
 		}
 	}
-}
-
-// goodbye tells the client why the server closes, then closes cleanly.
-func (s *server) goodbye(conn *net.TCPConn, who, line, logLine string) {
-	s.send(conn, []byte(line))
-	closeGracefully(conn)
-	s.log.Printf("client %s %s", who, logLine)
-}
-
-// hangUp closes a connection that failed and logs why.
-func (s *server) hangUp(conn *net.TCPConn, who string, err error) {
-	switch {
-	case isReset(err):
-		conn.Close()
-		s.log.Printf("client %s reset the connection", who)
-	case errors.Is(err, net.ErrClosed):
-		s.log.Printf("client %s cut off at shutdown", who) // -grace was over
-	case isTimeout(err):
-		closeGracefully(conn) // the write deadline passed: it does not read
-		s.log.Printf("client %s stopped reading, closed", who)
-	default:
-		conn.Close()
-		s.log.Printf("client %s: %v", who, err)
-	}
-}
-
-// closeGracefully ends a connection with FIN, not RST (which closing with
-// unread input sends, and which may lose the replies already written): it
-// says we are done writing, then discards what the client still sends
-// until it closes too (at most 64 KB, or for a second).
-func closeGracefully(conn *net.TCPConn) {
-	conn.CloseWrite()
-	conn.SetReadDeadline(time.Now().Add(time.Second))
-	io.Copy(io.Discard, io.LimitReader(conn, 64<<10))
-	conn.Close()
-}
-
-// shutdown waits for the connection goroutines, which ctx has told to say
-// goodbye. Connections still open at deadline (say, stuck writing to a
-// client that does not read) are closed: that ends any Read or Write.
-func (s *server) shutdown(deadline time.Time) {
-	done := make(chan struct{})
-	go func() {
-		s.handlers.Wait()
-		close(done)
-	}()
-	grace := time.NewTimer(time.Until(deadline))
-	defer grace.Stop()
-	select {
-	case <-done:
-		return
-	case <-grace.C:
-	}
-	s.mu.Lock()
-	s.log.Printf("grace period over, closing %d connections", len(s.conns))
-	for conn := range s.conns {
-		conn.Close()
-	}
-	s.mu.Unlock()
-	<-done
 }

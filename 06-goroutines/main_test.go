@@ -912,7 +912,7 @@ func TestReadmeAddressInUseTranscript(t *testing.T) {
 // line is explained (errors.go), where the step prints the bare error.
 func TestTheLastStepServesClientsWithThisProgramsCode(t *testing.T) {
 	step := declarations(t, "steps/9-cost-per-client/main.go", "steps/9-cost-per-client/logqueue.go")
-	here := declarations(t, "main.go", "perip.go", "logqueue.go")
+	here := declarations(t, "main.go", "closing.go", "perip.go", "logqueue.go")
 	here["server.acceptLoop"] = strings.Replace(here["server.acceptLoop"],
 		`back-off: %s", explain(err))`, `back-off: %v", err)`, 1)
 	for name, code := range here {
