@@ -59,6 +59,9 @@ type loadConfig struct {
 	size     int
 	timeout  time.Duration
 	poller   string
+	// duration, when not 0, replaces messages: every connection makes
+	// round trips for this long once all of them have been greeted.
+	duration time.Duration
 }
 
 // run is the whole program. Tests call it directly with their own
@@ -72,6 +75,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	conns := flags.Int("conns", 0, "with -client: open `N` connections at once and measure (load generator)")
 	messages := flags.Int("messages", 100, "with -conns: request/reply round trips per connection")
 	size := flags.Int("size", 64, "with -conns: bytes per message")
+	duration := flags.Duration("duration", 0, "with -conns: instead of -messages, greet every connection, print \"steady conns=N\", then make round trips on all of them for this long and time only those (0: use -messages)")
 	flags.IntVar(&cfg.maxConns, "max-conns", 1000, "serve at most `N` clients at once; the rest wait in the backlog")
 	flags.IntVar(&cfg.maxPerIP, "max-conns-per-ip", 100, "serve at most `N` clients from one IP address at once, so that one address cannot take every slot; the rest are told so and closed (0: no limit)")
 	flags.DurationVar(&cfg.idleTimeout, "idle-timeout", 2*time.Minute, "close a client that sends nothing (and reads nothing) for this long")
@@ -100,6 +104,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		problem = "-conns must not be negative, -messages and -size must be at least 1"
 	case *conns > 0 && !*client:
 		problem = "-conns makes sense only with -client"
+	case *duration < 0:
+		problem = "-duration must not be negative (0: count -messages instead)"
+	case *duration > 0 && *conns == 0:
+		problem = "-duration makes sense only with -client -conns"
 	}
 	if problem != "" {
 		fmt.Fprintln(stderr, problem)
@@ -117,7 +125,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case *client && *conns > 0:
 		return loadgen(ctx, loadConfig{
 			addr: cfg.addr, conns: *conns, messages: *messages, size: *size,
-			timeout: cfg.idleTimeout, poller: cfg.poller,
+			timeout: cfg.idleTimeout, poller: cfg.poller, duration: *duration,
 		}, stdout)
 	case *client:
 		return runClient(ctx, cfg.addr, cfg.idleTimeout, stdin, stdout, stderr)

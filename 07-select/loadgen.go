@@ -29,12 +29,22 @@ type loadConn struct {
 	sentAt    time.Time // when the current message started
 	replies   replyCounter
 	want      events
+	stopped   bool // with -duration: its part of the timed phase is over
 }
 
 // loadgen is the articles' multi-connection client grown up: it opens
 // cfg.conns connections without blocking (connect_ex in Python), sends
 // cfg.messages messages on each, one at a time, timing every round trip,
 // and prints one summary line.
+//
+// With cfg.duration it measures a steady load instead: it opens and
+// greets every connection first, prints "steady conns=N", then keeps
+// every connection making round trips for cfg.duration, and counts only
+// the round trips that start and finish in that time. A connection whose
+// round trip ends after it stops; the summary comes once all have
+// stopped, and the connections are closed only after it, so that a
+// measurement taken between the two lines sees neither the connecting
+// nor the closing.
 func loadgen(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 	tcp, err := net.ResolveTCPAddr("tcp", cfg.addr)
 	if err != nil {
@@ -71,17 +81,31 @@ func loadgen(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 	// tell the echoed payload from the "OK..." markers.
 	msg := append(bytes.Repeat([]byte("x"), cfg.size-1), '\n')
 	buf := make([]byte, 64<<10)
-	latencies := make([]time.Duration, 0, cfg.conns*cfg.messages)
+	steady := cfg.duration > 0
+	var latencies []time.Duration
+	if !steady {
+		latencies = make([]time.Duration, 0, cfg.conns*cfg.messages)
+	}
 	byFD := map[int]*loadConn{}
 	defer func() {
 		for fd := range byFD {
 			unix.Close(fd)
 		}
 	}()
+	// active counts the connections still making round trips.
+	active := cfg.conns
 	finish := func(c *loadConn) {
 		p.remove(c.fd)
 		unix.Close(c.fd)
 		delete(byFD, c.fd)
+		active--
+	}
+	// stop ends a connection's part in the timed phase but keeps it open
+	// (the deferred loop above closes it after the summary).
+	stop := func(c *loadConn) {
+		p.remove(c.fd)
+		c.stopped = true
+		active--
 	}
 	fail := func(c *loadConn, what string, err error) error {
 		return fmt.Errorf("connection %d: %s %s: %w", c.id, what, cfg.addr, err)
@@ -134,8 +158,27 @@ func loadgen(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 		return watch(c, want)
 	}
 
+	// With -duration, the timed phase starts once every connection has
+	// been greeted, and ends at phaseEnd.
+	greeted := 0
+	var phaseEnd time.Time
+	startPhase := func() error {
+		// stdout is written at once (os.Stdout has no buffer), so a
+		// program reading it through a pipe sees this line now.
+		if _, err := fmt.Fprintf(stdout, "steady conns=%d\n", cfg.conns); err != nil {
+			return err
+		}
+		phaseEnd = time.Now().Add(cfg.duration)
+		for _, c := range byFD {
+			if err := send(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+
 	progress := start
-	for len(byFD) > 0 {
+	for active > 0 {
 		ready, err := p.wait(cfg.timeout)
 		if err != nil {
 			return err
@@ -152,7 +195,7 @@ func loadgen(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 				return ctx.Err()
 			}
 			c := byFD[ev.fd]
-			if c == nil {
+			if c == nil || c.stopped {
 				continue
 			}
 			switch {
@@ -170,7 +213,10 @@ func loadgen(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 				if err := watch(c, canRead); err != nil {
 					return err
 				}
-			case c.wrote < len(msg) && c.greeted:
+			case c.wrote < len(msg) && c.greeted && c.want == canWrite:
+				// The rest of a message the kernel had no room for. (A
+				// connection waiting for the timed phase is watched
+				// for reading only: what it reads is a closed connection.)
 				if err := send(c); err != nil {
 					return err
 				}
@@ -183,6 +229,9 @@ func loadgen(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 					return fail(c, "read from", os.NewSyscallError("read", err))
 				}
 				if n == 0 {
+					if steady {
+						return fail(c, "read from", fmt.Errorf("server closed the connection after %d messages", c.done))
+					}
 					return fail(c, "read from", fmt.Errorf("server closed the connection after %d of %d messages", c.done, cfg.messages))
 				}
 				if !c.greeted {
@@ -192,8 +241,15 @@ func loadgen(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 						continue
 					}
 					c.greeted = true
-					if err := send(c); err != nil {
-						return err
+					greeted++
+					if !steady {
+						if err := send(c); err != nil {
+							return err
+						}
+					} else if greeted == cfg.conns {
+						if err := startPhase(); err != nil {
+							return err
+						}
 					}
 					continue
 				}
@@ -204,9 +260,16 @@ func loadgen(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 				if c.got > len(msg) {
 					return fail(c, "read from", fmt.Errorf("got %d bytes back for a %d-byte message", c.got, len(msg)))
 				}
-				latencies = append(latencies, time.Since(c.sentAt))
+				now := time.Now()
+				if steady && now.After(phaseEnd) {
+					// Started in the phase but finished after it: not
+					// counted, and this connection is done.
+					stop(c)
+					continue
+				}
+				latencies = append(latencies, now.Sub(c.sentAt))
 				c.done, c.wrote, c.got = c.done+1, 0, 0
-				if c.done == cfg.messages {
+				if !steady && c.done == cfg.messages {
 					finish(c)
 					continue
 				}
@@ -216,11 +279,17 @@ func loadgen(ctx context.Context, cfg loadConfig, stdout io.Writer) error {
 			}
 		}
 	}
-	elapsed := time.Since(start)
+	elapsed, messages := time.Since(start), cfg.messages
+	if steady {
+		// The phase's length, and the round trips per connection on
+		// average.
+		elapsed = cfg.duration
+		messages = (len(latencies) + cfg.conns/2) / cfg.conns
+	}
 
 	slices.Sort(latencies)
 	fmt.Fprintf(stdout, "conns=%d messages=%d requests=%d seconds=%.3f rps=%.0f p50=%dus p99=%dus\n",
-		cfg.conns, cfg.messages, len(latencies), elapsed.Seconds(),
+		cfg.conns, messages, len(latencies), elapsed.Seconds(),
 		float64(len(latencies))/elapsed.Seconds(),
 		percentile(latencies, 50).Microseconds(), percentile(latencies, 99).Microseconds())
 	return nil

@@ -17,8 +17,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -846,6 +848,131 @@ func TestLoadGeneratorPrintsOneParseableSummaryLine(t *testing.T) {
 		// Every connection was served at the same time.
 		srv.out.waitFor(t, "left")
 	})
+}
+
+func TestLoadGeneratorWithDurationPrintsSteadyThenOneSummaryLine(t *testing.T) {
+	forEachPoller(t, func(t *testing.T, poller string) {
+		srv := startServer(t, "-poller", poller)
+		var out bytes.Buffer
+		err := runWithTimeout(t, []string{"-client", "-addr", srv.addr, "-poller", poller, "-conns", "20", "-duration", "200ms", "-size", "100"}, nil, &out)
+		require.NoError(t, err)
+		got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		require.Len(t, got, 2, "a steady line, then the summary; got %q", out.String())
+		assert.Equal(t, "steady conns=20", got[0])
+		m := summaryLine.FindStringSubmatch(got[1])
+		require.NotNil(t, m, "summary %q does not have the documented format", got[1])
+		assert.Equal(t, "20", m[1])
+		requests, err := strconv.Atoi(m[3])
+		require.NoError(t, err)
+		assert.Positive(t, requests)
+		assert.Equal(t, strconv.Itoa((requests+10)/20), m[2], "messages= is the round trips per connection, rounded")
+		assert.Contains(t, got[1], " seconds=0.200 ", "seconds= is the length of the timed phase")
+	})
+}
+
+func TestLoadGeneratorWithDurationTimesOnlyTheSteadyPhase(t *testing.T) {
+	// A server of this lesson's protocol that counts what it receives and
+	// which connections have closed, so the test can look at it at the
+	// moment each line is printed.
+	ln, err := nettest.NewLocalListener("tcp4")
+	require.NoError(t, err)
+	var received, closed atomic.Int64
+	var handlers sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		handlers.Wait()
+	})
+	handlers.Add(1)
+	go func() {
+		defer handlers.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			handlers.Add(1)
+			go func() {
+				defer handlers.Done()
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(wait))
+				if _, err := io.WriteString(conn, greetingLine); err != nil {
+					return
+				}
+				buf := make([]byte, 4096)
+				for {
+					n, err := conn.Read(buf)
+					if err != nil {
+						closed.Add(1)
+						return
+					}
+					// Counted before the reply goes out, so the count is
+					// complete once the client has every reply.
+					received.Add(int64(n))
+					if _, err := conn.Write(append([]byte(marker), buf[:n]...)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+
+	const conns, size = 5, 64
+	var atSteady, closedAtSummary int64 = -1, -1
+	out := &lineWatcher{onLine: func(line string) {
+		switch {
+		case strings.HasPrefix(line, "steady "):
+			atSteady = received.Load()
+		case strings.HasPrefix(line, "conns="):
+			closedAtSummary = closed.Load()
+		}
+	}}
+	err = runWithTimeout(t, []string{"-client", "-addr", ln.Addr().String(), "-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size), "-duration", "100ms"}, nil, out)
+	require.NoError(t, err)
+	require.Len(t, out.lines, 2, "a steady line, then the summary")
+	m := summaryLine.FindStringSubmatch(out.lines[1])
+	require.NotNil(t, m, "summary %q does not have the documented format", out.lines[1])
+	requests, err := strconv.Atoi(m[3])
+	require.NoError(t, err)
+
+	assert.Equal(t, int64(0), atSteady, "no message is sent before the steady line: greeting every connection is not part of the phase")
+	assert.Equal(t, int64(0), closedAtSummary, "no connection is closed before the summary line: closing is not part of the phase")
+	assert.Equal(t, int64((requests+conns)*size), received.Load(),
+		"the server answered every counted round trip and, on each connection, one more: the one that ended after the phase, which is not counted")
+}
+
+// lineWatcher is a stdout that calls onLine with each complete line as
+// it is written, in the writer's goroutine.
+type lineWatcher struct {
+	part   string
+	lines  []string
+	onLine func(string)
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.part += string(p)
+	for {
+		line, rest, ok := strings.Cut(w.part, "\n")
+		if !ok {
+			return len(p), nil
+		}
+		w.part = rest
+		w.lines = append(w.lines, line)
+		w.onLine(line)
+	}
+}
+
+func TestDurationWithoutConnsIsAUsageError(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-client", "-duration", "1s"}, nil, io.Discard, &stderr)
+	assert.ErrorIs(t, err, errUsage)
+	assert.Contains(t, stderr.String(), "-duration makes sense only with -client -conns")
+}
+
+func TestNegativeDurationIsAUsageError(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-client", "-conns", "2", "-duration", "-1s"}, nil, io.Discard, &stderr)
+	assert.ErrorIs(t, err, errUsage)
+	assert.Contains(t, stderr.String(), "-duration must not be negative")
 }
 
 func TestLoadGeneratorReportsARefusedConnection(t *testing.T) {

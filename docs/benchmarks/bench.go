@@ -47,8 +47,18 @@ type cell struct {
 	switchesPerReq float64
 	peakRSS        int64  // bytes
 	note           string // why there are no figures (skipped or failed)
-	// With repeated runs (the targets): how many succeeded and failed.
+	// steady is the length of the timed phase of a steady cell, whose
+	// figures leave out connecting, greeting and closing (runSteady); 0
+	// for a cell counted in round trips (runCell).
+	steady time.Duration
+	// sys is the server's system calls per request in a steady cell,
+	// counted with perf when it can (counted).
+	sys     syscallCounts
+	counted bool
+	// With repeated runs: how many succeeded and failed, and the first
+	// failure's note.
 	runs, failed int
+	failure      string
 }
 
 // idle is the memory held per idle connection.
@@ -68,15 +78,15 @@ type plan struct {
 	conns     []int
 	sizes     []int
 	requests  int // round trips per cell (fewer for 16 KiB and one client)
-	targetReq int // round trips per cell of the targets, which need precision
-	// targetEach is the fewest round trips per connection in a target
-	// cell. Accepting and greeting a client is paid once per connection;
-	// with few round trips each, that setup would swamp the figures of
-	// the requests the targets are about.
-	targetEach int
-	idleConns  int
-	timeout    time.Duration // per cell
-	reps       int           // repetitions of the target cells
+	idleConns int
+	timeout   time.Duration // per cell
+	// reps is how many times each 64 B cell of the grid and each target
+	// cell is run; the page shows the median of each measure.
+	reps int
+	// steady is the timed phase of a target cell: the clients are
+	// connected and greeted first, and only this phase is measured, so
+	// the targets are about serving requests, not taking clients in.
+	steady time.Duration
 	// pythonSizes are the message sizes the Python servers are measured
 	// at: all of them would double the run's time.
 	pythonSizes []int
@@ -85,7 +95,7 @@ type plan struct {
 func fullPlan() plan {
 	return plan{
 		conns: []int{1, 10, 100, 1000, 10000}, sizes: []int{64, 1024, 16384},
-		requests: 10000, targetReq: 30000, targetEach: 200, idleConns: 10000, timeout: 2 * time.Minute, reps: 5,
+		requests: 10000, idleConns: 10000, timeout: 2 * time.Minute, reps: 3, steady: 3 * time.Second,
 		pythonSizes: []int{64},
 	}
 }
@@ -93,7 +103,7 @@ func fullPlan() plan {
 func quickPlan() plan {
 	return plan{
 		conns: []int{1, 100}, sizes: []int{64},
-		requests: 1000, targetReq: 2000, targetEach: 2, idleConns: 200, timeout: 20 * time.Second, reps: 1,
+		requests: 1000, idleConns: 200, timeout: 20 * time.Second, reps: 1, steady: 500 * time.Millisecond,
 		pythonSizes: []int{64},
 	}
 }
@@ -114,10 +124,14 @@ func takeTurns(n, reps int) []turn {
 	return order
 }
 
-// targetMessages is the round trips per connection of a target cell:
-// targetReq spread over the connections, but never fewer than targetEach.
-func (p plan) targetMessages(conns int) int {
-	return max(p.targetEach, p.targetReq/conns)
+// repsFor is how many times a grid cell of this message size is run:
+// the 64 B cells, which the Python pairs of the targets compare, plan.reps
+// times; the others once.
+func (p plan) repsFor(size int) int {
+	if size == 64 {
+		return p.reps
+	}
+	return 1
 }
 
 // messagesFor spreads a cell's requests over its connections, at least
@@ -145,6 +159,11 @@ type env struct {
 	pinned    bool
 	pinNote   string
 	progress  io.Writer
+	// perf says whether the steady cells count system calls (perf stat);
+	// perfNote says why not, when they do not. tmp holds perf's files.
+	perf     bool
+	perfNote string
+	tmp      string
 }
 
 func bench(ctx context.Context, root string, o options, stdout io.Writer) error {
@@ -175,7 +194,11 @@ func bench(ctx context.Context, root string, o options, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	e := env{loadgen: bins["07-select"], self: self, progress: stdout}
+	e := env{loadgen: bins["07-select"], self: self, progress: stdout, tmp: tmp}
+	e.perf, e.perfNote = perfUsable()
+	if !e.perf {
+		fmt.Fprintf(stdout, "not counting system calls: %s\n", e.perfNote)
+	}
 	if _, err := exec.LookPath("taskset"); err == nil && runtime.NumCPU() >= 2 {
 		e.serverPin, e.clientPin, e.pinned = []string{"taskset", "-c", "0"}, []string{"taskset", "-c", "1"}, true
 		e.pinNote = "server pinned to core 0 and client to core 1 with `taskset`"
@@ -185,14 +208,17 @@ func bench(ctx context.Context, root string, o options, stdout io.Writer) error 
 
 	m := machine()
 	m.load0 = loadAverage()
-	res := results{machine: m, plan: p, pinNote: e.pinNote, quick: o.quick}
+	res := results{machine: m, plan: p, pinNote: e.pinNote, quick: o.quick, perfNote: e.perfNote}
 	servers := goServers(bins)
 	if o.python {
 		py, note := pythonServers(root)
 		servers = append(servers, py...)
 		if note != "" {
 			fmt.Fprintln(stdout, note)
+			res.pythonNote = note
 		}
+	} else {
+		res.pythonNote = "the Python servers were left out (-python=false, the default of -quick)"
 	}
 	var external *server
 	if o.compare != "" {
@@ -214,20 +240,40 @@ func bench(ctx context.Context, root string, o options, stdout io.Writer) error 
 		servers = keep
 	}
 
-	// The grid.
+	// The grid. Where a cell is run more than once (64 B), the servers
+	// take turns (every server once, then every server again), so that a
+	// machine that gets busier or quieter during the run weighs on every
+	// server alike, not on whichever came last; each measure is then the
+	// median over the runs.
 	for _, size := range p.sizes {
+		var here []server
 		for _, s := range servers {
-			if s.kind == "python" && !slices.Contains(p.pythonSizes, size) {
-				continue
+			if s.kind != "python" || slices.Contains(p.pythonSizes, size) {
+				here = append(here, s)
 			}
-			for _, n := range p.conns {
+		}
+		reps := p.repsFor(size)
+		byServer := make([][]cell, len(here)) // each server's cells, by connections
+		for _, n := range p.conns {
+			runs := make([][]cell, len(here))
+			for _, turn := range takeTurns(len(here), reps) {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				c := e.runCell(ctx, s, n, size, p.messagesFor(n, size), p.timeout)
-				res.cells = append(res.cells, c)
-				fmt.Fprintf(stdout, "[%s] %s\n", elapsedSince(started), c.summary())
+				c := e.runCell(ctx, here[turn.server], n, size, p.messagesFor(n, size), p.timeout)
+				runs[turn.server] = append(runs[turn.server], c)
+				if reps > 1 {
+					fmt.Fprintf(stdout, "[%s] run %d/%d: %s\n", elapsedSince(started), turn.rep+1, reps, c.summary())
+				} else {
+					fmt.Fprintf(stdout, "[%s] %s\n", elapsedSince(started), c.summary())
+				}
 			}
+			for i := range here {
+				byServer[i] = append(byServer[i], median(runs[i]))
+			}
+		}
+		for _, cells := range byServer {
+			res.cells = append(res.cells, cells...)
 		}
 	}
 
@@ -241,37 +287,29 @@ func bench(ctx context.Context, root string, o options, stdout io.Writer) error 
 		fmt.Fprintf(stdout, "[%s] %s\n", elapsedSince(started), r.summary())
 	}
 
-	// The performance targets compare with the external reference server
-	// at 50 and 1,000 connections and 64-byte messages; these cells are
-	// repeated and each measure's median kept, because one run is noisy.
-	// The repetitions take turns (every server once, then every server
-	// again), so a machine that gets busier or quieter during the run
-	// weighs on every server alike, not on whichever came last.
-	if external != nil {
-		for _, n := range []int{50, 1000} {
-			var targets []server
-			for _, s := range servers {
-				if isTargetServer(s) {
-					targets = append(targets, s)
-				}
-				if s.name == "07 epoll" {
-					if twoPs, ok := withTwoProcessors(s); ok {
-						targets = append(targets, twoPs)
-					}
-				}
+	// The target cells: a timed steady phase on connections opened and
+	// greeted before it, repeated, the servers taking turns, each
+	// measure's median kept, because one run is noisy. The cells that
+	// compare with the external reference server need -compare; 06
+	// against 07 at 16 KiB needs no reference.
+	for _, g := range targetGroups(external != nil) {
+		var targets []server
+		for _, s := range servers {
+			if g.takes(s) {
+				targets = append(targets, s)
 			}
-			reps := make([][]cell, len(targets))
-			for _, turn := range takeTurns(len(targets), p.reps) {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				c := e.runCell(ctx, targets[turn.server], n, 64, p.targetMessages(n), p.timeout)
-				fmt.Fprintf(stdout, "[%s] target run %d/%d: %s\n", elapsedSince(started), turn.rep+1, p.reps, c.summary())
-				reps[turn.server] = append(reps[turn.server], c)
+		}
+		reps := make([][]cell, len(targets))
+		for _, turn := range takeTurns(len(targets), p.reps) {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			for j := range targets {
-				res.targetCells = append(res.targetCells, median(reps[j]))
-			}
+			c := e.runSteady(ctx, targets[turn.server], g.conns, g.size, p.steady, p.timeout)
+			fmt.Fprintf(stdout, "[%s] target run %d/%d: %s\n", elapsedSince(started), turn.rep+1, p.reps, c.summary())
+			reps[turn.server] = append(reps[turn.server], c)
+		}
+		for j := range targets {
+			res.targetCells = append(res.targetCells, median(reps[j]))
 		}
 	}
 
@@ -281,33 +319,29 @@ func bench(ctx context.Context, root string, o options, stdout io.Writer) error 
 	return res.write(o, stdout)
 }
 
-// isTargetServer says whether a server takes part in the performance targets.
-func isTargetServer(s server) bool {
-	switch s.name {
-	case "06 goroutines", "07 poll", "07 epoll":
-		return true
-	}
-	return s.kind == "external"
+// targetGroup is one load of the target cells and the servers put
+// under it.
+type targetGroup struct {
+	size, conns int
+	names       []string // the lessons' servers
+	reference   bool     // and the external reference server
 }
 
-// twoProcessors names the comparison row that runs 07 epoll with
-// GOMAXPROCS=2 on its one core. It is not a target: it shows what Go's
-// scheduler costs the loop when it has a single processor (P), because
-// with a second one, idle, sysmon has no reason to take the loop's P
-// while it sleeps in epoll_wait.
-const twoProcessors = "07 epoll, GOMAXPROCS=2"
+func (g targetGroup) takes(s server) bool {
+	return slices.Contains(g.names, s.name) || (g.reference && s.kind == "external")
+}
 
-// withTwoProcessors is s started through env(1) with GOMAXPROCS=2; env
-// replaces itself with the server, so the process measured is the
-// server's.
-func withTwoProcessors(s server) (server, bool) {
-	env, err := exec.LookPath("env")
-	if err != nil {
-		return server{}, false
+// targetGroups are the loads of the target cells: 64 B at 50 and 1,000
+// connections against the reference (only with one), and 06 against 07
+// epoll at 16 KiB and 50 connections.
+func targetGroups(withReference bool) []targetGroup {
+	var groups []targetGroup
+	if withReference {
+		for _, n := range []int{50, 1000} {
+			groups = append(groups, targetGroup{size: 64, conns: n, names: []string{"06 goroutines", "07 poll", "07 epoll"}, reference: true})
+		}
 	}
-	s.name = twoProcessors
-	s.argv = append([]string{env, "GOMAXPROCS=2"}, s.argv...)
-	return s, true
+	return append(groups, targetGroup{size: 16384, conns: 50, names: []string{"06 goroutines", "07 epoll"}})
 }
 
 // goServers are the lessons' servers, each with room for 10,000 clients
@@ -377,22 +411,13 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 	}
 	defer proc.stop()
 	pid := proc.cmd.Process.Pid
-	cpu0, err := cpuTime(pid)
-	sw0, serr := contextSwitches(pid)
-	if err := errors.Join(err, serr); err != nil {
+	u0, err := serverUsage(pid)
+	if err != nil {
 		c.note = "failed: " + err.Error()
 		return c
 	}
 
-	var argv []string
-	switch s.protocol {
-	case "ok":
-		argv = []string{e.loadgen, "-client", "-addr", proc.addr, "-idle-timeout", "1m"}
-	case "upper":
-		argv = []string{e.self, "-load-upper", "-addr", proc.addr}
-	}
-	argv = append(argv, "-conns", strconv.Itoa(conns), "-messages", strconv.Itoa(messages), "-size", strconv.Itoa(size))
-	argv = append(append([]string{}, e.clientPin...), argv...)
+	argv := e.clientArgv(s, proc.addr, conns, size, "-messages", strconv.Itoa(messages))
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := exec.CommandContext(cctx, argv[0], argv[1:]...)
@@ -401,21 +426,17 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 	client.Stdout, client.Stderr = &out, errOut
 	err = client.Run()
 
-	cpu1, cerr := cpuTime(pid)
-	sw1, serr := contextSwitches(pid)
+	u1, uerr := serverUsage(pid)
 	hwm, herr := memory(pid, "VmHWM")
 	switch {
 	case cctx.Err() == context.DeadlineExceeded:
 		c.note = fmt.Sprintf("did not finish in %v", timeout)
 		return c
 	case err != nil:
-		c.note = fmt.Sprintf("failed: client: %v: %s", err, errOut)
-		if proc.exited() {
-			c.note += fmt.Sprintf("; server exited: %v: %s", proc.err, proc.stderr)
-		}
+		c.note = clientFailure(err, errOut, proc)
 		return c
-	case cerr != nil || serr != nil || herr != nil:
-		c.note = fmt.Sprintf("failed: reading /proc: %v", errors.Join(cerr, serr, herr))
+	case uerr != nil || herr != nil:
+		c.note = fmt.Sprintf("failed: reading /proc: %v", errors.Join(uerr, herr))
 		return c
 	}
 	sum, err := parseSummary(lastLine(out.String()))
@@ -423,13 +444,198 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 		c.note = "failed: " + err.Error()
 		return c
 	}
-	c.requests, c.rps, c.p50, c.p99 = sum.requests, sum.rps, sum.p50, sum.p99
-	if c.requests > 0 {
-		c.cpuPerReq = (cpu1 - cpu0) / time.Duration(c.requests)
-		c.switchesPerReq = float64(sw1-sw0) / float64(c.requests)
+	c.setFigures(sum, u0, u1)
+	c.peakRSS = hwm
+	return c
+}
+
+// runSteady is runCell with a timed steady phase: the client opens and
+// greets every connection, prints "steady conns=N", makes round trips on
+// all of them for duration, and prints its summary before it closes them.
+// The server's CPU time and context switches are read when the steady
+// line arrives and again as soon as the summary does, so the figures are
+// those of serving requests: accepting, greeting and closing the clients
+// are left out.
+func (e env) runSteady(ctx context.Context, s server, conns, size int, duration, timeout time.Duration) cell {
+	c := cell{server: s.name, conns: conns, size: size, steady: duration}
+	if s.maxMessage > 0 && size > s.maxMessage {
+		c.note = fmt.Sprintf("skipped: its protocol takes lines of at most %d bytes", s.maxMessage)
+		return c
+	}
+	proc, err := startProcess(ctx, append(append([]string{}, e.serverPin...), s.argv...))
+	if err != nil {
+		c.note = "failed: " + err.Error()
+		return c
+	}
+	defer proc.stop()
+	pid := proc.cmd.Process.Pid
+
+	argv := e.clientArgv(s, proc.addr, conns, size, "-duration", duration.String())
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := exec.CommandContext(cctx, argv[0], argv[1:]...)
+	errOut := &tailBuffer{max: 1024}
+	client.Stderr = errOut
+	out, err := client.StdoutPipe()
+	if err != nil {
+		c.note = "failed: " + err.Error()
+		return c
+	}
+	if err := client.Start(); err != nil {
+		c.note = fmt.Sprintf("failed: start the client: %v", err)
+		return c
+	}
+	// With perf, the server's system calls are counted over the same
+	// phase: perf is attached now, and counts from the first sample to
+	// the second.
+	var counter *syscallCounter
+	var countErr error
+	if e.perf {
+		if counter, countErr = countSyscalls(e.tmp, pid); countErr != nil {
+			counter = nil
+		}
+	}
+	samples := 0
+	phase, readErr := readSteady(out, func() (usage, error) {
+		samples++
+		u, err := serverUsage(pid)
+		switch {
+		case counter == nil:
+		case samples == 1:
+			if countErr = counter.enable(); countErr != nil {
+				counter.stop()
+				counter = nil
+			}
+		case samples == 2:
+			var counts syscallCounts
+			if counts, countErr = counter.stop(); countErr == nil {
+				c.sys, c.counted = counts, true
+			}
+			counter = nil
+		}
+		return u, err
+	})
+	if counter != nil {
+		counter.stop()
+	}
+	if countErr != nil {
+		fmt.Fprintf(e.progress, "counting system calls of %s failed: %v\n", s.name, countErr)
+	}
+	err = client.Wait()
+	hwm, herr := memory(pid, "VmHWM")
+	switch {
+	case cctx.Err() == context.DeadlineExceeded:
+		c.note = fmt.Sprintf("did not finish in %v", timeout)
+		return c
+	case err != nil:
+		c.note = clientFailure(err, errOut, proc)
+		return c
+	case readErr != nil:
+		c.note = "failed: " + readErr.Error()
+		return c
+	case herr != nil:
+		c.note = fmt.Sprintf("failed: reading /proc: %v", herr)
+		return c
+	}
+	c.setFigures(phase.sum, phase.before, phase.after)
+	c.messages = c.requests / conns
+	if c.counted {
+		c.sys = c.sys.perRequest(c.requests)
 	}
 	c.peakRSS = hwm
 	return c
+}
+
+// clientArgv is the command line of the load client for s: lesson 07's
+// load generator, or this program's -load-upper for lesson 08's protocol;
+// load says how much load (-messages M or -duration D).
+func (e env) clientArgv(s server, addr string, conns, size int, load ...string) []string {
+	var argv []string
+	switch s.protocol {
+	case "ok":
+		argv = []string{e.loadgen, "-client", "-addr", addr, "-idle-timeout", "1m"}
+	case "upper":
+		argv = []string{e.self, "-load-upper", "-addr", addr}
+	}
+	argv = append(argv, "-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size))
+	argv = append(argv, load...)
+	return append(append([]string{}, e.clientPin...), argv...)
+}
+
+// clientFailure says why a client failed, and what the server said if it
+// died too.
+func clientFailure(err error, errOut *tailBuffer, proc *process) string {
+	note := fmt.Sprintf("failed: client: %v: %s", err, errOut)
+	if proc.exited() {
+		note += fmt.Sprintf("; server exited: %v: %s", proc.err, proc.stderr)
+	}
+	return note
+}
+
+// setFigures fills in the client's figures and what the server spent
+// between u0 and u1, per request.
+func (c *cell) setFigures(sum summary, u0, u1 usage) {
+	c.requests, c.rps, c.p50, c.p99 = sum.requests, sum.rps, sum.p50, sum.p99
+	if c.requests > 0 {
+		c.cpuPerReq = (u1.cpu - u0.cpu) / time.Duration(c.requests)
+		c.switchesPerReq = float64(u1.switches-u0.switches) / float64(c.requests)
+	}
+}
+
+// steadyPhase is what the driver saw of a client's timed phase: its
+// summary, and what the server had spent when the phase began and when
+// it ended.
+type steadyPhase struct {
+	sum           summary
+	before, after usage
+}
+
+// readSteady reads a steady client's standard output line by line. It
+// calls sample when the "steady conns=N" line arrives, and again as soon
+// as the summary line does, while the client still holds its connections
+// open; then it reads on to the end of the output.
+func readSteady(r io.Reader, sample func() (usage, error)) (steadyPhase, error) {
+	var (
+		ph           steadyPhase
+		began, ended bool
+		errs         []error
+		lines        = bufio.NewScanner(r)
+		sampleInto   = func(u *usage) {
+			var err error
+			if *u, err = sample(); err != nil {
+				errs = append(errs, fmt.Errorf("reading /proc: %w", err))
+			}
+		}
+	)
+	for lines.Scan() {
+		line := strings.TrimSpace(lines.Text())
+		switch {
+		case ended || line == "":
+		case strings.HasPrefix(line, "steady "):
+			if began {
+				errs = append(errs, fmt.Errorf("a second steady line %q", line))
+				continue
+			}
+			began = true
+			sampleInto(&ph.before)
+		case began:
+			sum, err := parseSummary(line)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			sampleInto(&ph.after)
+			ph.sum, ended = sum, true
+		}
+	}
+	io.Copy(io.Discard, r) // the rest, if a line was too long for the scanner
+	switch {
+	case !began:
+		errs = append(errs, errors.New(`the client printed no "steady conns=N" line`))
+	case !ended:
+		errs = append(errs, errors.New("the client printed no summary after its steady line"))
+	}
+	return ph, errors.Join(errs...)
 }
 
 // listenBacklog is the kernel's cap on a listener's queue of connections
@@ -633,12 +839,16 @@ func lastLine(s string) string {
 // p50, p99, CPU per request, peak memory) is the median of that measure
 // over the runs that succeeded, taken on its own, so one run's odd p99
 // does not ride along with another measure's median run. Failed runs are
-// left out and counted; if every run failed, the first failure is kept.
+// left out and counted, and the first failure's note kept; if every run
+// failed, the first failure is the result.
 func median(cells []cell) cell {
 	var ok []cell
+	failure := ""
 	for _, c := range cells {
 		if c.note == "" {
 			ok = append(ok, c)
+		} else if failure == "" {
+			failure = c.note
 		}
 	}
 	if len(ok) == 0 {
@@ -648,7 +858,7 @@ func median(cells []cell) cell {
 		return cells[0]
 	}
 	m := ok[0]
-	m.runs, m.failed = len(ok), len(cells)-len(ok)
+	m.runs, m.failed, m.failure = len(ok), len(cells)-len(ok), failure
 	m.requests = int(medianOf(ok, func(c cell) float64 { return float64(c.requests) }))
 	m.rps = medianOf(ok, func(c cell) float64 { return c.rps })
 	m.p50 = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.p50) }))
@@ -656,6 +866,18 @@ func median(cells []cell) cell {
 	m.cpuPerReq = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.cpuPerReq) }))
 	m.switchesPerReq = medianOf(ok, func(c cell) float64 { return c.switchesPerReq })
 	m.peakRSS = int64(medianOf(ok, func(c cell) float64 { return float64(c.peakRSS) }))
+	var counted []cell
+	for _, c := range ok {
+		if c.counted {
+			counted = append(counted, c)
+		}
+	}
+	if m.counted = len(counted) > 0; m.counted {
+		m.sys = syscallCounts{all: medianOf(counted, func(c cell) float64 { return c.sys.all }), byKind: map[string]float64{}}
+		for _, k := range syscallKinds {
+			m.sys.byKind[k] = medianOf(counted, func(c cell) float64 { return c.sys.byKind[k] })
+		}
+	}
 	return m
 }
 
@@ -675,11 +897,15 @@ func medianOf(cells []cell, measure func(cell) float64) float64 {
 }
 
 func (c cell) summary() string {
-	if c.note != "" {
-		return fmt.Sprintf("%-20s conns=%-5d size=%-5d %s", c.server, c.conns, c.size, c.note)
+	load := fmt.Sprintf("conns=%-5d size=%-5d", c.conns, c.size)
+	if c.steady > 0 {
+		load += fmt.Sprintf(" steady=%v", c.steady)
 	}
-	return fmt.Sprintf("%-20s conns=%-5d size=%-5d rps=%.0f p50=%v p99=%v cpu/req=%v switches/req=%.2f peakRSS=%s",
-		c.server, c.conns, c.size, c.rps, c.p50, c.p99, c.cpuPerReq, c.switchesPerReq, bytesString(c.peakRSS))
+	if c.note != "" {
+		return fmt.Sprintf("%-20s %s %s", c.server, load, c.note)
+	}
+	return fmt.Sprintf("%-20s %s rps=%.0f p50=%v p99=%v cpu/req=%v switches/req=%.2f peakRSS=%s",
+		c.server, load, c.rps, c.p50, c.p99, c.cpuPerReq, c.switchesPerReq, bytesString(c.peakRSS))
 }
 
 func (r idle) summary() string {

@@ -74,6 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	conns := flags.Int("conns", 1, "internal: with -load-upper, connections")
 	messages := flags.Int("messages", 100, "internal: with -load-upper, round trips per connection")
 	size := flags.Int("size", 64, "internal: with -load-upper, bytes per message")
+	duration := flags.Duration("duration", 0, "internal: with -load-upper, instead of -messages, make round trips on every connection for this long once all have made their first, untimed one")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -85,8 +86,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		flags.Usage()
 		return errUsage
 	}
+	if *duration < 0 {
+		fmt.Fprintln(stderr, "-duration must not be negative (0: count -messages instead)")
+		flags.Usage()
+		return errUsage
+	}
 	if *upper {
-		return loadUpper(ctx, *addr, *conns, *messages, *size, stdout)
+		return loadUpper(ctx, *addr, *conns, *messages, *size, *duration, stdout)
 	}
 	pythonSet := false
 	flags.Visit(func(f *flag.Flag) { pythonSet = pythonSet || f.Name == "python" })

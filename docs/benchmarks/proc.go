@@ -236,3 +236,17 @@ func (t *tailBuffer) String() string {
 	}
 	return strings.ReplaceAll(s, "\n", " | ")
 }
+
+// usage is what a server has spent so far: CPU time and context
+// switches.
+type usage struct {
+	cpu      time.Duration
+	switches int64
+}
+
+// serverUsage reads a process's usage from /proc.
+func serverUsage(pid int) (usage, error) {
+	cpu, err := cpuTime(pid)
+	switches, serr := contextSwitches(pid)
+	return usage{cpu: cpu, switches: switches}, errors.Join(err, serr)
+}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -87,6 +89,8 @@ type results struct {
 	idle        []idle
 	targetCells []cell
 	reference   string // the external server's name, with -compare
+	pythonNote  string // why the Python servers are missing, if they are
+	perfNote    string // why system calls were not counted, if they were not
 	took        time.Duration
 }
 
@@ -147,10 +151,8 @@ func (r results) markdown(plots []plotFile, prefix string) string {
 	fmt.Fprintf(&b, "Measured on %s: %d × %s, %s, %s%s; %s; load average (1, 5, 15 min) %s at the start and %s at the end (see the note on load above); %s; the run took %v.\n\n",
 		m.date, m.cpus, m.model, m.kernel, m.goVersion, syscallNote, r.pinNote, m.load0, m.load1, mode, r.took.Round(time.Second))
 
-	if len(r.targetCells) > 0 {
-		b.WriteString("### Targets\n\n")
-		r.writeTargets(&b)
-	}
+	b.WriteString("### Targets\n\n")
+	r.writeTargets(&b)
 
 	b.WriteString("### Plots\n\n")
 	for _, p := range plots {
@@ -171,6 +173,18 @@ func (r results) markdown(plots []plotFile, prefix string) string {
 
 	for _, size := range r.plan.sizes {
 		fmt.Fprintf(&b, "### %s messages\n\n", sizeString(size))
+		if reps := r.plan.repsFor(size); reps > 1 {
+			fmt.Fprintf(&b, "Each cell was run %d times, the servers taking turns; every figure is the median of %d runs, each measure taken separately.\n\n", reps, reps)
+		} else {
+			b.WriteString("Each cell was run once.\n\n")
+		}
+		var ofSize []cell
+		for _, c := range r.cells {
+			if c.size == size {
+				ofSize = append(ofSize, c)
+			}
+		}
+		writeFailedRuns(&b, ofSize)
 		b.WriteString("| server | connections | round trips each | requests/s | p50 | p99 | server CPU per request | context switches per request | server peak RSS |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, c := range r.cells {
 			if c.size != size {
@@ -187,116 +201,305 @@ func (r results) markdown(plots []plotFile, prefix string) string {
 	return b.String()
 }
 
-// writeTargets compares the lessons' servers with the external reference
-// server, target by target, and says which are met.
+// writeTargets checks the performance targets of issue 16, one row each:
+// what was measured and whether the target is met.
 func (r results) writeTargets(b *bytes.Buffer) {
-	find := func(cells []cell, name string, conns int) (cell, bool) {
-		for _, c := range cells {
-			if c.server == name && c.conns == conns && c.size == 64 && c.note == "" {
-				return c, true
+	ref := r.reference
+	p := r.plan
+	fmt.Fprintf(b, "The steady cells (the CPU and p99 targets, and 16 KiB at 50 connections) were each run %s: every connection was opened and greeted first, then all of them made round trips for %v, and only that phase was measured (the server's CPU time and context switches were read when it began and as soon as it ended, before the clients closed their connections)",
+		timesString(p.reps), p.steady)
+	if p.reps > 1 {
+		fmt.Fprintf(b, "; the servers took turns, and every measure is the median of that measure over the runs, taken separately. The Python pairs, the 10,000-connection rows and taking clients in use the 64 B grid's cells, each the median of %d runs.", p.reps)
+	} else {
+		b.WriteString(". The Python pairs, the 10,000-connection rows and taking clients in use the 64 B grid's cells, each from one run.")
+	}
+	if ref != "" {
+		fmt.Fprintf(b, " The reference is %q.\n\n", ref)
+	} else {
+		b.WriteString(" This run has no reference server (`-compare`), so the targets that compare with it are not measured.\n\n")
+	}
+	writeFailedRuns(b, r.targetCells)
+
+	b.WriteString("| target | measured | verdict |\n|---|---|---|\n")
+	row := func(target, measured, verdict string) {
+		fmt.Fprintf(b, "| %s | %s | %s |\n", target, escapePipes(measured), verdict)
+	}
+	compared := func(target string, o outcome) { row(target, o.measured, o.verdict) }
+
+	// No Python server beats its Go counterpart in any 64 B cell.
+	for _, pair := range []struct{ golang, python string }{
+		{"06 goroutines", "py threads"}, {"08 concurrent", "py threads"},
+		{"07 poll", "py selectors"}, {"07 epoll", "py selectors"},
+	} {
+		for _, n := range p.conns {
+			target := fmt.Sprintf("%s at least as good as %s at %s (requests/s, p99, CPU per request)", pair.golang, pair.python, connsString(n))
+			g, gok := figure(r.cells, pair.golang, n, 64)
+			py, pyok := figure(r.cells, pair.python, n, 64)
+			switch {
+			case !pyok && r.pythonNote != "":
+				row(target, r.pythonNote, notMeasured)
+			case !pyok:
+				row(target, noCell(pair.python, n, 64), notMeasured)
+			case py.note != "":
+				row(target, pair.python+": "+py.note, notMeasured)
+			case !gok:
+				row(target, noCell(pair.golang, n, 64), notMeasured)
+			case g.note != "":
+				row(target, g.note, verdict(false))
+			default:
+				measured := fmt.Sprintf("%s vs %s req/s; p99 %s vs %s; %s vs %s CPU per request",
+					thousands(int(math.Round(g.rps))), thousands(int(math.Round(py.rps))), durString(g.p99), durString(py.p99), durString(g.cpuPerReq), durString(py.cpuPerReq))
+				var behind []string
+				if g.rps < py.rps {
+					behind = append(behind, "requests/s")
+				}
+				if g.p99 > py.p99 {
+					behind = append(behind, "p99")
+				}
+				if g.cpuPerReq > py.cpuPerReq {
+					behind = append(behind, "CPU per request")
+				}
+				if len(behind) > 0 {
+					measured += "; behind on " + andList(behind)
+				}
+				row(target, measured, verdict(len(behind) == 0))
 			}
 		}
-		return cell{}, false
 	}
-	ref := r.reference
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "**not met**"
+
+	// Close to C under steady load.
+	cpu := func(c cell) float64 { return float64(c.cpuPerReq) }
+	cpuFigures := func(c, c0 cell, ratio float64) string {
+		return fmt.Sprintf("%s vs %s (%.2f×); context switches per request %.2f vs %.2f",
+			durString(c.cpuPerReq), durString(c0.cpuPerReq), ratio, c.switchesPerReq, c0.switchesPerReq)
 	}
-	fmt.Fprintf(b, "Each target cell was run %d times, 64-byte messages; every measure below (CPU per request, context switches per request, p99) is the median of that measure over the runs, taken separately. The reference is %q.\n\n", r.plan.reps, ref)
-	anyFailed := false
-	for _, c := range r.targetCells {
-		if c.failed > 0 {
-			anyFailed = true
-			fmt.Fprintf(b, "- %s at %d connections: %d of %d runs failed; its medians are over the other %d.\n", c.server, c.conns, c.failed, c.runs+c.failed, c.runs)
-		}
-	}
-	if anyFailed {
-		b.WriteString("\n")
-	}
-	b.WriteString("| target | measured | verdict |\n|---|---|---|\n")
-	for _, conns := range []int{50, 1000} {
-		c0, ok := find(r.targetCells, ref, conns)
-		if !ok {
-			fmt.Fprintf(b, "| CPU per request at %d connections | the reference server has no figure | not measured |\n", conns)
-			continue
-		}
+	for _, n := range []int{50, 1000} {
 		for _, t := range []struct {
 			name  string
 			limit float64
-			label string
-		}{{"06 goroutines", 1.15, "within 15%"}, {"07 epoll", 1.15, "within 15%"}, {"07 poll", 1.5, "within 1.5×"}} {
-			if t.name == "07 poll" && conns != 1000 {
+		}{{"06 goroutines", 1.15}, {"07 epoll", 1.15}, {"07 poll", 1.5}} {
+			if t.name == "07 poll" && n != 1000 {
 				continue
 			}
-			c, ok := find(r.targetCells, t.name, conns)
-			if !ok {
-				fmt.Fprintf(b, "| %s CPU per request %s of the reference at %d connections | no figure | **not met** |\n", t.name, t.label, conns)
-				continue
-			}
-			ratio := float64(c.cpuPerReq) / float64(c0.cpuPerReq)
-			fmt.Fprintf(b, "| %s CPU per request %s of the reference at %d connections | %s vs %s (%.2f×); context switches per request %.2f vs %.2f | %s |\n",
-				t.name, t.label, conns, durString(c.cpuPerReq), durString(c0.cpuPerReq), ratio, c.switchesPerReq, c0.switchesPerReq, verdict(ratio <= t.limit))
+			target := fmt.Sprintf("%s CPU per request within %s× of the reference at %s, steady load", t.name, limitString(t.limit), connsString(n))
+			compared(target, compare(r.targetCells, t.name, ref, n, 64, t.limit, cpu, cpuFigures))
 		}
 	}
-	if c0, ok := find(r.targetCells, ref, 1000); ok {
-		for _, name := range []string{"06 goroutines", "07 epoll", "07 poll"} {
-			if c, ok := find(r.targetCells, name, 1000); ok {
-				ratio := float64(c.p99) / float64(c0.p99)
-				fmt.Fprintf(b, "| %s p99 at 1,000 connections no worse than 1.2× the reference's | %s vs %s (%.2f×) | %s |\n",
-					name, durString(c.p99), durString(c0.p99), ratio, verdict(ratio <= 1.2))
-			}
-		}
+	for _, name := range []string{"06 goroutines", "07 epoll", "07 poll"} {
+		target := fmt.Sprintf("%s p99 at 1,000 connections no worse than 1.2× the reference's, steady load", name)
+		compared(target, compare(r.targetCells, name, ref, 1000, 64, 1.2,
+			func(c cell) float64 { return float64(c.p99) },
+			func(c, c0 cell, ratio float64) string {
+				return fmt.Sprintf("%s vs %s (%.2f×)", durString(c.p99), durString(c0.p99), ratio)
+			}))
 	}
-	for _, name := range []string{"06 goroutines", "07 poll", "07 epoll"} {
-		var found *cell
-		for i, c := range r.cells {
-			if c.server == name && c.conns == 10000 && c.size == 64 {
-				found = &r.cells[i]
-			}
-		}
+
+	// 06 against 07 with big messages.
+	compared("06 goroutines at 16 KiB within 1.3× of 07 epoll's CPU per request at 50 connections, steady load",
+		compare(r.targetCells, "06 goroutines", "07 epoll", 50, 16384, 1.3, cpu, cpuFigures))
+
+	// Taking clients in.
+	compared(fmt.Sprintf("Taking clients in: 06 goroutines within 1.5× of the reference's CPU per request at 10,000 connections × %d round trips", p.messagesFor(10000, 64)),
+		compare(r.cells, "06 goroutines", ref, 10000, 64, 1.5, cpu, cpuFigures))
+
+	// Nothing else gets worse.
+	for _, name := range []string{"06 goroutines", "07 poll", "07 epoll", "08 concurrent"} {
+		target := fmt.Sprintf("%s holds 10,000 connections, every one served", name)
+		c, ok := figure(r.cells, name, 10000, 64)
 		switch {
-		case found == nil:
-			fmt.Fprintf(b, "| %s holds 10,000 connections, every one served | not in this run | not measured |\n", name)
-		case found.note != "":
-			fmt.Fprintf(b, "| %s holds 10,000 connections, every one served | %s | **not met** |\n", name, escapePipes(found.note))
+		case !ok:
+			row(target, noCell(name, 10000, 64), notMeasured)
+		case c.note != "":
+			row(target, c.note, verdict(false))
+		case c.failed > 0:
+			row(target, fmt.Sprintf("%d of %d runs failed: %s", c.failed, c.runs+c.failed, c.failure), verdict(false))
 		default:
-			want := found.conns * found.messages
-			fmt.Fprintf(b, "| %s holds 10,000 connections, every one served | %d of %d round trips answered | %s |\n", name, found.requests, want, verdict(found.requests == want))
+			want := c.conns * c.messages
+			row(target, fmt.Sprintf("%d of %d round trips answered", c.requests, want), verdict(c.requests == want))
 		}
 	}
 	for _, t := range []struct {
 		name  string
 		limit float64
 	}{{"06 goroutines", 8000}, {"07 epoll", 1500}, {"07 poll", 1500}} {
-		for _, i := range r.idle {
-			if i.server != t.name {
-				continue
-			}
-			if i.note != "" {
-				fmt.Fprintf(b, "| %s under %s per idle connection | %s | **not met** |\n", t.name, bytesString(int64(t.limit)), escapePipes(i.note))
-				continue
-			}
-			fmt.Fprintf(b, "| %s under %s per idle connection (%d idle) | %s | %s |\n", t.name, bytesString(int64(t.limit)), i.conns, bytesString(int64(i.perConn)), verdict(i.perConn < t.limit))
+		target := fmt.Sprintf("%s under %s per idle connection", t.name, bytesString(int64(t.limit)))
+		i, ok := r.idleOf(t.name)
+		switch {
+		case !ok:
+			row(target, "no idle measurement of "+t.name+" in this run", notMeasured)
+		case i.note != "":
+			row(target, i.note, verdict(false))
+		default:
+			row(fmt.Sprintf("%s (%d idle)", target, i.conns), bytesString(int64(i.perConn)), verdict(i.perConn < t.limit))
+		}
+	}
+	for _, name := range []string{"06 goroutines", "07 poll", "07 epoll", "08 concurrent"} {
+		target := fmt.Sprintf("%s idle CPU stays 0", name)
+		i, ok := r.idleOf(name)
+		switch {
+		case !ok:
+			row(target, "no idle measurement of "+name+" in this run", notMeasured)
+		case i.note != "":
+			row(target, i.note, verdict(false))
+		default:
+			row(fmt.Sprintf("%s (%d idle clients, one second)", target, i.conns), fmt.Sprintf("%.0f%% of a core", 100*i.idleCPU), verdict(i.idleCPU == 0))
 		}
 	}
 	b.WriteString("\n")
-	// Not a target: the same loop with a second, idle processor.
-	var lines []string
-	for _, conns := range []int{50, 1000} {
-		c0, ok0 := find(r.targetCells, ref, conns)
-		c, ok := find(r.targetCells, twoProcessors, conns)
-		one, ok1 := find(r.targetCells, "07 epoll", conns)
-		if ok0 && ok && ok1 && c0.cpuPerReq > 0 {
-			lines = append(lines, fmt.Sprintf("at %d connections, %s per request (%.2f× the reference; 07 epoll with one processor: %s) and %.2f context switches per request (07 epoll: %.2f)",
-				conns, durString(c.cpuPerReq), float64(c.cpuPerReq)/float64(c0.cpuPerReq), durString(one.cpuPerReq), c.switchesPerReq, one.switchesPerReq))
+	r.writeSyscalls(b)
+}
+
+// writeSyscalls shows, for every steady cell, what the server did per
+// request: its CPU time and context switches, and the system calls perf
+// counted over the same phase, by kind. Counts, unlike times, hardly
+// depend on how busy the machine is, so they show where the time goes.
+func (r results) writeSyscalls(b *bytes.Buffer) {
+	if len(r.targetCells) == 0 {
+		return
+	}
+	b.WriteString("#### Where the time goes\n\n")
+	if r.perfNote != "" {
+		fmt.Fprintf(b, "System calls were not counted in this run: %s.\n\n", r.perfNote)
+		return
+	}
+	b.WriteString("Per request in each steady cell (medians of the runs): the server's CPU time and context switches, and its system calls as `perf stat` counted them over the same phase (tracepoints `raw_syscalls:sys_enter` and `syscalls:sys_enter_*`). *Waits* are `epoll_wait` and `poll` in a server's own loop and `epoll_pwait` in Go's runtime poller, each shared by the sockets it finds ready. *Thread wake-ups* are `futex` and `nanosleep`: threads of one process waking each other or sleeping on a timer, which Go's runtime does (its scheduler and its monitor thread, `sysmon`) and a single-threaded server never does.\n\n")
+	b.WriteString("| server | connections | size | CPU per request | context switches | system calls | read | write | waits | thread wake-ups |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, c := range r.targetCells {
+		if c.note != "" {
+			fmt.Fprintf(b, "| %s | %d | %s | %s |  |  |  |  |  |  |\n", c.server, c.conns, sizeString(c.size), escapePipes(c.note))
+			continue
+		}
+		if !c.counted {
+			fmt.Fprintf(b, "| %s | %d | %s | %s | %.2f | not counted |  |  |  |  |\n", c.server, c.conns, sizeString(c.size), durString(c.cpuPerReq), c.switchesPerReq)
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", c.server, c.conns, sizeString(c.size), durString(c.cpuPerReq), c.switchesPerReq,
+			c.sys.all, c.sys.byKind["read"], c.sys.byKind["write"], c.sys.waits(), c.sys.threadWakes())
+	}
+	b.WriteString("\n")
+}
+
+const notMeasured = "not measured"
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
+}
+
+// outcome is a target's measured column and verdict.
+type outcome struct{ measured, verdict string }
+
+// compare checks that a measure of server name is at most limit times
+// that of server base, in the cells of one load. A base without figures
+// leaves the target not measured; a server under test without them
+// fails it.
+func compare(cells []cell, name, base string, conns, size int, limit float64,
+	measure func(cell) float64, figures func(c, c0 cell, ratio float64) string) outcome {
+	c0, ok0 := figure(cells, base, conns, size)
+	c, ok := figure(cells, name, conns, size)
+	switch {
+	case base == "":
+		return outcome{"no reference server in this run (`-compare`)", notMeasured}
+	case !ok0:
+		return outcome{noCell(base, conns, size), notMeasured}
+	case c0.note != "":
+		return outcome{base + ": " + c0.note, notMeasured}
+	case measure(c0) <= 0:
+		return outcome{base + " has no figure to compare with (0)", notMeasured}
+	case !ok:
+		return outcome{noCell(name, conns, size), notMeasured}
+	case c.note != "":
+		return outcome{c.note, verdict(false)}
+	}
+	ratio := measure(c) / measure(c0)
+	return outcome{figures(c, c0, ratio), verdict(ratio <= limit)}
+}
+
+// figure finds a server's cell of one load among cells. A cell that
+// failed or was skipped is returned too, with its note; ok is false when
+// there is no such cell at all.
+func figure(cells []cell, name string, conns, size int) (cell, bool) {
+	for _, c := range cells {
+		if c.server == name && c.conns == conns && c.size == size {
+			return c, true
 		}
 	}
-	if len(lines) > 0 {
-		fmt.Fprintf(b, "Not a target, for comparison: %q, the same server on the same one core with GOMAXPROCS=2, so that Go's scheduler has a second, idle processor and no reason to take the loop's while it sleeps in `epoll_wait`: %s.\n\n", twoProcessors, strings.Join(lines, "; "))
+	return cell{}, false
+}
+
+// noCell says that a run has no figures for a server under a load.
+func noCell(name string, conns, size int) string {
+	return fmt.Sprintf("no %s cell at %s, %s in this run", name, connsString(conns), sizeString(size))
+}
+
+// idleOf finds a server's idle measurement.
+func (r results) idleOf(name string) (idle, bool) {
+	for _, i := range r.idle {
+		if i.server == name {
+			return i, true
+		}
 	}
+	return idle{}, false
+}
+
+// writeFailedRuns lists the cells some of whose runs failed: their
+// medians are over the others.
+func writeFailedRuns(b *bytes.Buffer, cells []cell) {
+	listed := false
+	for _, c := range cells {
+		if c.failed > 0 && c.note == "" {
+			listed = true
+			fmt.Fprintf(b, "- %s at %s, %s: %d of %d runs failed (%s); its medians are over the other %d.\n",
+				c.server, connsString(c.conns), sizeString(c.size), c.failed, c.runs+c.failed, escapePipes(c.failure), c.runs)
+		}
+	}
+	if listed {
+		b.WriteString("\n")
+	}
+}
+
+// connsString says "1 connection", "1,000 connections".
+func connsString(n int) string {
+	if n == 1 {
+		return "1 connection"
+	}
+	return thousands(n) + " connections"
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int) string {
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// timesString says "once", "twice", "3 times".
+func timesString(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+// limitString writes a ratio limit as the issue does: 1.15, 1.5.
+func limitString(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+
+// andList joins "a", "b", "c" as "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 func escapePipes(s string) string { return strings.ReplaceAll(s, "|", "/") }
