@@ -61,7 +61,8 @@ func (l *eventLoop) expireIdle(now time.Time) {
 
 // timeout is how long the poller may sleep: until the next idle
 // deadline, accept retry or the end of the grace period; for ever if
-// there is none. An idle server sleeps in the kernel and uses no CPU.
+// there is none. An idle server sleeps (in the kernel, or parked in Go's
+// poller) and uses no CPU.
 func (l *eventLoop) timeout(now time.Time) time.Duration {
 	var next time.Time
 	consider := func(t time.Time) {

@@ -52,7 +52,7 @@ func newPoller(name string, busy bool) (poller, error) {
 	return nil, fmt.Errorf("unknown poller %q", name)
 }
 
-// millis turns a timeout into the milliseconds poll and epoll_wait take,
+// millis turns a timeout into the milliseconds poll(2) takes,
 // rounding up: rounding down would wake us just before a deadline, and
 // the loop would spin until it passed.
 func millis(d time.Duration) int {

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,6 +82,21 @@ func TestStopSaysGoodbyeWithEveryBackEnd(t *testing.T) {
 			assert.Equal(t, byeShutdown, string(rest))
 		})
 	}
+}
+
+func TestIdleLoopSleepsInABlockingSystemCall(t *testing.T) {
+	// The pitfall that step 9 fixes, for epoll. With nobody connected,
+	// the loop waits inside epoll_wait (kevent on macOS) until something
+	// happens: a system call that blocks its thread, shown as [syscall]
+	// in a goroutine dump. Go's scheduler cannot tell such a call from a
+	// stuck one, so its monitor takes the processor from the waiting
+	// thread and wakes another, and every return from the wait has to
+	// win a processor back: context switches, paid on the wake-ups of a
+	// busy server too.
+	start(t, newBackEnd(t, "best"), time.Minute)
+	state, stack := loopWaitState(t)
+	assert.Equal(t, "syscall", state, "the idle loop should wait inside a system call:\n%s", stack)
+	assert.Regexp(t, `unix\.(EpollWait|Kevent)\(`, stack, "the system call should be the poller's wait")
 }
 
 // ---- the machinery ----
@@ -168,6 +185,50 @@ func (c *testClient) echo(t *testing.T, msg string) {
 	require.NoError(t, err)
 	assert.Equal(t, "OK..."+msg, string(reply))
 }
+
+// loopWaitState waits until serve's goroutine is blocked in the poller's
+// wait, and says how, with its stack: "syscall", a thread asleep in the
+// kernel for it, or "IO wait", parked in Go's runtime poller, as the
+// goroutine of a net.Conn read is. It reads the goroutine dump that
+// runtime/pprof writes (what /debug/pprof/goroutine?debug=2 shows).
+// Whatever the goroutine passes through on its way (running, runnable,
+// a system call that does not wait) is not an answer: it looks again.
+func loopWaitState(t *testing.T) (state, stack string) {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	again := time.NewTicker(time.Millisecond)
+	defer again.Stop()
+	var last string
+	for {
+		var dump bytes.Buffer
+		require.NoError(t, pprof.Lookup("goroutine").WriteTo(&dump, 2))
+		for _, g := range strings.Split(dump.String(), "\n\n") {
+			m := goroutineHeader.FindStringSubmatch(g)
+			if m == nil || !serveFrame.MatchString(g) || !pollerWaitFrame.MatchString(g) {
+				continue
+			}
+			last = g
+			state := m[1]
+			if state == "IO wait" || state == "syscall" && !askFrame.MatchString(g) {
+				return state, g
+			}
+		}
+		select {
+		case <-again.C:
+		case <-deadline.C:
+			t.Fatalf("serve's goroutine did not settle in the poller's wait within %v; last seen:\n%s", wait, last)
+		}
+	}
+}
+
+var (
+	goroutineHeader = regexp.MustCompile(`^goroutine \d+ [^\[]*\[([^\],]+)`)
+	serveFrame      = regexp.MustCompile(`(?m)^[^\s(]+\.serve\(`)
+	pollerWaitFrame = regexp.MustCompile(`\.\(\*(epoller|kqueuePoller)\)\.wait\(`)
+	// askFrame is a poller asking without waiting (step 9's epoller.poll).
+	askFrame = regexp.MustCompile(`\.\(\*epoller\)\.poll\(`)
+)
 
 // TestMain lets this test binary be the program itself: startProgram
 // runs it again with stepAsProgram set, and then main runs instead of
