@@ -57,12 +57,11 @@ func (s syscallCounts) waits() float64 {
 // off through a control pipe (--control), each command acknowledged, so
 // the count covers exactly the phase the driver measures.
 type syscallCounter struct {
-	cmd      *exec.Cmd
-	file     string
-	ctl      *os.File // commands to perf
-	ack      *bufio.Reader
-	ackPipe  *os.File
-	disabled bool
+	cmd     *exec.Cmd
+	file    string
+	ctl     *os.File // commands to perf
+	ack     *bufio.Reader
+	ackPipe *os.File
 }
 
 // perfUsable says whether perf can count system calls here: it must be

@@ -240,7 +240,9 @@ func (s *server) handle(ctx context.Context, conn *net.TCPConn) {
 			s.goodbye(conn, who, fmt.Sprintf("bye: idle for %v, closing\n", s.idle), "idle, closed")
 		case errors.Is(err, io.EOF):
 			// The client is done. (Python's recv returns b"" here.)
-			closeGracefully(conn)
+			// Its FIN has come and everything before it was read, so
+			// closing sends FIN, not RST: nothing is left to drain.
+			conn.Close()
 			s.log.Printf("client %s left", who)
 		default:
 			s.hangUp(conn, who, err)
