@@ -362,19 +362,19 @@ func (r results) writeSyscalls(b *bytes.Buffer) {
 		fmt.Fprintf(b, "System calls were not counted in this run: %s.\n\n", r.perfNote)
 		return
 	}
-	b.WriteString("Per request in each steady cell (medians of the runs): the server's CPU time and context switches, and its system calls as `perf stat` counted them over the same phase (tracepoints `raw_syscalls:sys_enter` and `syscalls:sys_enter_*`). *Waits* are `epoll_wait` and `poll` in a server's own loop and `epoll_pwait` in Go's runtime poller, each shared by the sockets it finds ready. *Thread wake-ups* are `futex` and `nanosleep`: threads of one process waking each other or sleeping on a timer, which Go's runtime does (its scheduler and its monitor thread, `sysmon`) and a single-threaded server never does.\n\n")
-	b.WriteString("| server | connections | size | CPU per request | context switches | system calls | read | write | waits | thread wake-ups |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("Per request in each steady cell (medians of the runs): the server's CPU time and context switches, and its system calls as `perf stat` counted them over the same phase (tracepoints `raw_syscalls:sys_enter` and `syscalls:sys_enter_*`). *Waits* are `epoll_wait` and `poll` in a server's own loop and `epoll_pwait` in Go's runtime poller, each shared by the sockets it finds ready. `futex` is threads of one process waking each other or waiting for one another (Go's scheduler handing work to a thread, or waking its monitor thread `sysmon` from its deep sleep); `nanosleep` is `sysmon` sleeping between its rounds, every 20 µs to 10 ms. A single-threaded server makes neither call.\n\n")
+	b.WriteString("| server | connections | size | CPU per request | context switches | system calls | read | write | waits | futex | nanosleep |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range r.targetCells {
 		if c.note != "" {
-			fmt.Fprintf(b, "| %s | %d | %s | %s |  |  |  |  |  |  |\n", c.server, c.conns, sizeString(c.size), escapePipes(c.note))
+			fmt.Fprintf(b, "| %s | %d | %s | %s |  |  |  |  |  |  |  |\n", c.server, c.conns, sizeString(c.size), escapePipes(c.note))
 			continue
 		}
 		if !c.counted {
-			fmt.Fprintf(b, "| %s | %d | %s | %s | %.2f | not counted |  |  |  |  |\n", c.server, c.conns, sizeString(c.size), durString(c.cpuPerReq), c.switchesPerReq)
+			fmt.Fprintf(b, "| %s | %d | %s | %s | %.2f | not counted |  |  |  |  |  |\n", c.server, c.conns, sizeString(c.size), durString(c.cpuPerReq), c.switchesPerReq)
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %d | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", c.server, c.conns, sizeString(c.size), durString(c.cpuPerReq), c.switchesPerReq,
-			c.sys.all, c.sys.byKind["read"], c.sys.byKind["write"], c.sys.waits(), c.sys.threadWakes())
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", c.server, c.conns, sizeString(c.size), durString(c.cpuPerReq), c.switchesPerReq,
+			c.sys.all, c.sys.byKind["read"], c.sys.byKind["write"], c.sys.waits(), c.sys.byKind["futex"], c.sys.byKind["nanosleep"])
 	}
 	b.WriteString("\n")
 }

@@ -42,10 +42,6 @@ func (s syscallCounts) perRequest(requests int) syscallCounts {
 	return out
 }
 
-// threadWakes is the futex and nanosleep calls: threads of the server
-// waking one another, or sleeping on a timer.
-func (s syscallCounts) threadWakes() float64 { return s.byKind["futex"] + s.byKind["nanosleep"] }
-
 // waits is the calls that wait for readiness.
 func (s syscallCounts) waits() float64 {
 	return s.byKind["epoll_wait"] + s.byKind["epoll_pwait"] + s.byKind["poll"] + s.byKind["ppoll"]

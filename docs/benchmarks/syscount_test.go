@@ -21,7 +21,7 @@ func TestPerfStatCountsAreReadByKind(t *testing.T) {
 	per := s.perRequest(10000)
 	assert.InDelta(t, 2.3, per.all, 1e-9)
 	assert.InDelta(t, 1.0, per.byKind["read"], 1e-9)
-	assert.InDelta(t, 0.3, per.threadWakes(), 1e-9)
+	assert.InDelta(t, 0.3, per.byKind["futex"], 1e-9)
 	assert.Zero(t, per.waits(), "a kind perf did not count counts as none")
 
 	_, err = parsePerfStat("# started on Thu Dec  3\n\n<not counted>,,raw_syscalls:sys_enter,0,100.00,,\n")
@@ -34,7 +34,7 @@ func TestWhereTheTimeGoesShowsSystemCallsPerRequestOrWhyNot(t *testing.T) {
 	r := results{targetCells: []cell{counted, {server: "06 goroutines", conns: 50, size: 64, cpuPerReq: 7 * time.Microsecond, switchesPerReq: 0.04}}}
 	var b bytes.Buffer
 	r.writeSyscalls(&b)
-	assert.Contains(t, b.String(), "| 07 epoll | 50 | 64 B | 6.00 µs | 0.05 | 2.25 | 1.00 | 1.00 | 0.20 | 0.05 |")
+	assert.Contains(t, b.String(), "| 07 epoll | 50 | 64 B | 6.00 µs | 0.05 | 2.25 | 1.00 | 1.00 | 0.20 | 0.03 | 0.02 |")
 	assert.Contains(t, b.String(), "| 06 goroutines | 50 | 64 B | 7.00 µs | 0.04 | not counted |")
 
 	r.perfNote = "perf is not installed"
