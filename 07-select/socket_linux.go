@@ -1,6 +1,10 @@
 package main
 
-import "golang.org/x/sys/unix"
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // newSocket makes a non-blocking TCP socket that is closed in any child
 // process we start (close-on-exec), in one system call.
@@ -9,9 +13,20 @@ func newSocket(family int) (int, error) {
 }
 
 // acceptConn takes a connection from the backlog as a non-blocking,
-// close-on-exec socket, in one system call.
+// close-on-exec socket, in one system call. It calls the standard
+// library's syscall.Accept4, as Go's net package does: x/sys/unix's
+// Accept4 also asks the listener for its protocol (getsockopt
+// SO_PROTOCOL) on every IPv4 connection, to tell L2TP from TCP, a
+// system call per client that a TCP server does not need.
 func acceptConn(lfd int) (int, unix.Sockaddr, error) {
-	return unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	fd, sa, err := syscall.Accept4(lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return fd, &unix.SockaddrInet4{Port: sa.Port, Addr: sa.Addr}, err
+	case *syscall.SockaddrInet6:
+		return fd, &unix.SockaddrInet6{Port: sa.Port, ZoneId: sa.ZoneId, Addr: sa.Addr}, err
+	}
+	return fd, nil, err
 }
 
 // newPipe makes the non-blocking pipe that wakes the loop.
