@@ -8,6 +8,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net"
 	"os"
@@ -522,4 +525,79 @@ func (l *failingListener) times() []time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]time.Time(nil), l.calls...)
+}
+
+// keepAliveTimer reports whether the kernel keeps a keep-alive timer on
+// the server's side of conn, a connection to 127.0.0.1. Linux lists each
+// TCP socket in /proc/net/tcp: its local and remote address and port in
+// hex, its state, its queues, then "tr:when", where tr is 2 while a
+// keep-alive timer is set and 0 while no timer is. It is 1 while data
+// sent waits for its ACK, as the greeting may still: wait for that.
+func keepAliveTimer(t *testing.T, conn net.Conn) bool {
+	t.Helper()
+	server := fmt.Sprintf(":%04X", conn.RemoteAddr().(*net.TCPAddr).Port)
+	client := fmt.Sprintf(":%04X", conn.LocalAddr().(*net.TCPAddr).Port)
+	deadline := time.After(wait)
+	for {
+		table, err := os.ReadFile("/proc/net/tcp")
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(table), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 5 && strings.HasSuffix(f[1], server) && strings.HasSuffix(f[2], client) {
+				if tr, _, _ := strings.Cut(f[5], ":"); tr != "01" {
+					return tr == "02"
+				}
+			}
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the server's side of %v did not settle in /proc/net/tcp within %v", conn.LocalAddr(), wait)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// declarations returns the source of each top-level declaration in
+// files, doc comment included, by name: "clientTurn.over" for a method.
+func declarations(t testing.TB, files ...string) map[string]string {
+	t.Helper()
+	decls := map[string]string{}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		src, err := os.ReadFile(name)
+		require.NoError(t, err)
+		file, err := parser.ParseFile(fset, name, src, parser.ParseComments)
+		require.NoError(t, err)
+		text := func(node ast.Node, doc *ast.CommentGroup) string {
+			from := node.Pos()
+			if doc != nil {
+				from = doc.Pos()
+			}
+			return string(src[fset.Position(from).Offset:fset.Position(node.End()).Offset])
+		}
+		for _, d := range file.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				key := d.Name.Name
+				if d.Recv != nil {
+					recv := d.Recv.List[0].Type
+					if star, ok := recv.(*ast.StarExpr); ok {
+						recv = star.X
+					}
+					key = recv.(*ast.Ident).Name + "." + key
+				}
+				decls[key] = text(d, d.Doc)
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch spec := spec.(type) {
+					case *ast.TypeSpec:
+						decls[spec.Name.Name] = text(d, d.Doc)
+					case *ast.ValueSpec:
+						decls[spec.Names[0].Name] = text(d, d.Doc)
+					}
+				}
+			}
+		}
+	}
+	return decls
 }

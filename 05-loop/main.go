@@ -6,8 +6,8 @@
 // one client at a time; the others wait in the kernel's backlog.
 //
 // This file is the server. Run it with `go run ./05-loop`; cli.go has
-// main and the flags, client.go the -client, errors.go the error
-// messages, and logqueue.go the log.
+// main and the flags, client.go the -client, closing.go the clean close,
+// errors.go the error messages, and logqueue.go the log.
 package main
 
 import (
@@ -25,7 +25,11 @@ const greeting = "welcome to 05-loop: every message you send comes back after OK
 // serve listens on addr and serves clients one after another until ctx
 // is cancelled: nothing a client does can end it.
 func serve(ctx context.Context, addr string, cfg config, stdout io.Writer) error {
-	ln, err := net.Listen("tcp", addr)
+	// Go's net turns TCP keep-alive on for every accepted connection,
+	// four setsockopt calls each, to find a peer that vanished without
+	// a word. -idle-timeout finds it too: a negative KeepAlive, none.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
@@ -55,10 +59,9 @@ func acceptLoop(ctx context.Context, ln net.Listener, cfg config, stdout io.Writ
 			if !isTemporary(err) {
 				return fmt.Errorf("accept: %w", err)
 			}
-			// Out of file descriptors (or a client that gave up before
-			// we took it): the listener is fine, so wait and try again,
-			// longer each time, up to a second. One log line when the
-			// trouble starts and one when it is over, not one per retry.
+			// Out of file descriptors, or a client that gave up before we
+			// took it: the listener is fine. Wait, longer each time up to a
+			// second, and retry; log once as trouble starts, once as it ends.
 			if delay == 0 {
 				fmt.Fprintf(stdout, "accept failed, retrying with back-off: %s\n", explain(err))
 				delay = 5 * time.Millisecond
@@ -137,40 +140,44 @@ func handle(ctx context.Context, conn net.Conn, cfg config, stdout io.Writer) {
 // returns why: io.EOF when the client left, one of the errors above, or
 // the network error that broke the connection.
 func converse(ctx context.Context, conn net.Conn, cfg config) error {
-	// Two fixed buffers: whatever the client sends, this connection
-	// never holds more than 4096 bytes of it, and one reply.
-	buf := make([]byte, 4096)
-	reply := make([]byte, 0, len("OK...")+len(buf))
+	// One buffer for the whole conversation: "OK..." and room for one
+	// read. Whatever the client sends, the server holds at most 16 KiB
+	// of it; a 16 KiB message is one read and one reply, where 4 KiB
+	// would take four of each.
+	buf := make([]byte, len("OK...")+16<<10)
+	copy(buf, "OK...")
 	turn := clientTurn{idle: cfg.idle}
 	if cfg.turn > 0 {
 		turn.end = time.Now().Add(cfg.turn)
 	}
 
+	// The deadlines are not moved for every message, which would cost
+	// two timer updates each time: they are set once, here, and moved
+	// only when they pass early (below, and in send).
+	waiting := time.Now() // when we began to wait for the client
+	if err := conn.SetDeadline(turn.deadline(waiting)); err != nil {
+		return err
+	}
 	if err := send(ctx, conn, []byte(greeting), cfg, turn); err != nil {
 		return err
 	}
 	for {
-		// Each wait for the client gets a fresh deadline. Ctrl+C may
-		// come just before this line undoes the stop signal's deadline,
-		// so check for it after setting ours.
-		if err := conn.SetReadDeadline(turn.deadline()); err != nil {
-			return err
-		}
+		// Ctrl+C wakes Read with a deadline in the past, which ours
+		// would undo if set just after it: so check for it after ours.
 		if ctx.Err() != nil {
 			return errStopping
 		}
 
-		// Read returns whatever has arrived, 1 to 4096 bytes, or an
+		// Read returns whatever has arrived, 1 to 16384 bytes, or an
 		// error. When the client has closed its side, it returns 0 and
 		// io.EOF, and does so again at once on every later call: a loop
 		// that only looked at n would spin here forever.
-		n, err := conn.Read(buf)
+		n, err := conn.Read(buf[len("OK..."):])
 		if n > 0 {
-			reply = append(reply[:0], "OK..."...)
-			reply = append(reply, buf[:n]...)
-			if err := send(ctx, conn, reply, cfg, turn); err != nil {
+			if err := send(ctx, conn, buf[:len("OK...")+n], cfg, turn); err != nil {
 				return err
 			}
+			waiting = time.Now()
 		}
 		switch {
 		case err == nil:
@@ -179,6 +186,12 @@ func converse(ctx context.Context, conn net.Conn, cfg config) error {
 			return errStopping
 		case isTimeout(err) && turn.over():
 			return errTurnOver
+		case isTimeout(err) && time.Since(waiting) < cfg.idle:
+			// Not idle: the client has spoken since the deadline was
+			// set. Move it to -idle-timeout after that, and read on.
+			if err := conn.SetReadDeadline(turn.deadline(waiting)); err != nil {
+				return err
+			}
 		case isTimeout(err):
 			return errIdle
 		default:
@@ -195,9 +208,9 @@ type clientTurn struct {
 	end  time.Time
 }
 
-// deadline is the idle timeout from now, or the end of the turn if sooner.
-func (t clientTurn) deadline() time.Time {
-	if d := time.Now().Add(t.idle); t.end.IsZero() || d.Before(t.end) {
+// deadline is -idle-timeout after from, or the end of the turn if sooner.
+func (t clientTurn) deadline(from time.Time) time.Time {
+	if d := from.Add(t.idle); t.end.IsZero() || d.Before(t.end) {
 		return d
 	}
 	return t.end
@@ -208,43 +221,30 @@ func (t clientTurn) over() bool { return !t.end.IsZero() && !time.Now().Before(t
 
 // send writes p to the client. Write blocks while the client's buffers
 // are full, so a client that never reads would hold the server, and
-// everyone queued behind it, forever; the deadline cuts it off instead.
+// everyone queued behind it, forever; the deadline cuts it off. Set for
+// an earlier reply, it may pass before p has waited -idle-timeout: then
+// it moves to -idle-timeout after p began to wait, and Write goes on.
 func send(ctx context.Context, conn net.Conn, p []byte, cfg config, turn clientTurn) error {
-	if err := conn.SetWriteDeadline(turn.deadline()); err != nil {
-		return err
-	}
-	if ctx.Err() != nil { // stopping: -grace is the limit now
-		if err := conn.SetWriteDeadline(time.Now().Add(cfg.grace)); err != nil {
+	for start := time.Now(); ; {
+		n, err := conn.Write(p)
+		if err == nil || !isTimeout(err) {
+			return err
+		}
+		p = p[n:]
+		switch waited := time.Since(start); {
+		case ctx.Err() != nil && waited >= cfg.grace:
+			return errNotReading // stopping, and p had its -grace
+		case ctx.Err() == nil && turn.over():
+			return errTurnOver
+		case waited >= cfg.idle:
+			return errNotReading
+		}
+		err = conn.SetWriteDeadline(turn.deadline(start))
+		if err == nil && ctx.Err() != nil { // checked after ours, as in converse
+			err = conn.SetWriteDeadline(start.Add(cfg.grace))
+		}
+		if err != nil {
 			return err
 		}
 	}
-	if _, err := conn.Write(p); err != nil {
-		switch {
-		case isTimeout(err) && ctx.Err() == nil && turn.over():
-			return errTurnOver
-		case isTimeout(err):
-			return errNotReading
-		}
-		return err
-	}
-	return nil
-}
-
-// closeGracefully says last words (if any), then ends the connection
-// with a FIN, not a reset: closing a socket with unread input makes the
-// kernel send RST, and the client may lose the last line. So: write it,
-// CloseWrite, discard what the client still sends until it closes too
-// (or the time is up), then close.
-func closeGracefully(conn net.Conn, last string, within time.Duration) {
-	conn.SetDeadline(time.Now().Add(within))
-	if last != "" {
-		if _, err := io.WriteString(conn, last); err != nil {
-			return // the client is gone; the deferred Close is enough
-		}
-	}
-	if tcp, ok := conn.(*net.TCPConn); ok {
-		tcp.CloseWrite()
-	}
-	io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
-	conn.Close()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
@@ -135,19 +136,19 @@ func TestAnswersEachChunkWithOK(t *testing.T) {
 	}
 }
 
-func TestLongMessageComesBackInChunksOfAtMost4096Bytes(t *testing.T) {
+func TestLongMessageComesBackInChunksOfAtMost16KiB(t *testing.T) {
 	srv := startServer(t)
 	c := connect(t, srv.addr)
 	c.greeted()
-	msg := strings.Repeat("0123456789", 1000) // 10000 bytes, no "OK..." inside
+	msg := strings.Repeat("0123456789", 4000) // 40000 bytes, no "OK..." inside
 	got := c.ask(msg)
 
-	// One Read takes at most 4096 bytes, so 10000 bytes are at least
+	// One Read takes at most 16384 bytes, so 40000 bytes are at least
 	// three chunks, each answered on its own.
 	chunks := strings.Split(got, "OK...")[1:]
 	assert.GreaterOrEqual(t, len(chunks), 3)
 	for _, chunk := range chunks {
-		assert.LessOrEqual(t, len(chunk), 4096)
+		assert.LessOrEqual(t, len(chunk), 16384)
 		assert.NotEmpty(t, chunk, "no empty chunk is ever answered")
 	}
 	assert.Equal(t, msg, strings.Join(chunks, ""))
@@ -263,6 +264,25 @@ func TestTricklingClientIsClosedAtTheEndOfItsTurnAndTheNextIsServed(t *testing.T
 	who := trickler.conn.LocalAddr().String()
 	assert.Equal(t, []string{"client " + who + " connected", "client " + who + " turn over, closed"},
 		srv.out.linesAbout(t, who))
+}
+
+// The deadlines are set once and moved only when they pass early, and
+// -idle-timeout means what it says: a client that talks through several
+// idle timeouts is served throughout, and once silent it is closed no
+// sooner than -idle-timeout after its last message.
+func TestTalkingClientOutlivesTheIdleTimeoutAndIsClosedOnceSilent(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	srv := startServer(t, "-idle-timeout", idle.String())
+	c := connect(t, srv.addr)
+	c.greeted()
+	var last time.Time
+	for begin := time.Now(); time.Since(begin) < 3*idle; {
+		<-time.After(idle / 8) // a message now and then: never idle
+		last = time.Now()
+		c.ask("still here\n")
+	}
+	assert.Equal(t, fmt.Sprintf("bye: idle for %v, closing\n", idle), c.rest())
+	assert.GreaterOrEqual(t, time.Since(last), idle, "closed only after -idle-timeout of silence")
 }
 
 func TestFloodingClientThatNeverReadsIsCutOffAndTheNextIsServed(t *testing.T) {
@@ -687,6 +707,47 @@ func TestAcceptLoopBacksOffWhenTheSystemRunsOutOfFiles(t *testing.T) {
 	for i, pause := range []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond} {
 		assert.GreaterOrEqual(t, calls[i+1].Sub(calls[i]), pause, "pause after failure %d", i+1)
 	}
+}
+
+// Go's net turns TCP keep-alive on for every accepted connection, four
+// setsockopt calls each; -idle-timeout finds a client that vanished
+// anyway, so the server listens with keep-alive off.
+func TestAcceptedConnectionsHaveKeepAliveOff(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads the kernel's table of TCP sockets, /proc/net/tcp, which is Linux's")
+	}
+	srv := startServer(t)
+	c := connect(t, srv.addr)
+	c.greeted()
+	assert.False(t, keepAliveTimer(t, c.conn), "a keep-alive timer on the server's side of the connection")
+}
+
+// The ladder in steps/ ends at this program: its last step serves a
+// client with this program's code, declaration by declaration, so the
+// two cannot drift apart. What differs is in the README: here handle and
+// acceptLoop explain errors, and serve listens where the step's main does.
+// (The step's greeting has no doc comment.)
+func TestTheLastStepServesClientsWithThisProgramsCode(t *testing.T) {
+	step := declarations(t, "steps/8-cost-per-message/main.go", "steps/8-cost-per-message/logqueue.go")
+	here := declarations(t, "main.go", "closing.go", "logqueue.go")
+	here["config"] = declarations(t, "cli.go")["config"]
+	here["greeting"] = here["greeting"][strings.Index(here["greeting"], "const"):]
+	for _, differs := range []string{"serve", "acceptLoop", "handle"} {
+		require.Contains(t, here, differs)
+		delete(here, differs)
+	}
+	for name, code := range here {
+		assert.Equal(t, code, step[name], "%s differs between the last step and the finished program", name)
+	}
+	assert.Len(t, here, 20, "the number of declarations compared")
+}
+
+// The README promises that main.go is the server, read top to bottom,
+// in at most 250 lines; the rest of the program lives in the other files.
+func TestMainGoIsTheServerInAtMost250Lines(t *testing.T) {
+	src, err := os.ReadFile("main.go")
+	require.NoError(t, err)
+	assert.LessOrEqual(t, bytes.Count(src, []byte("\n")), 250, "lines in main.go")
 }
 
 func TestBadFlagsAreUsageErrors(t *testing.T) {

@@ -3,9 +3,9 @@
 // line is dropped and counted instead, and the count is written once
 // stdout moves again. A stuck log costs log lines, never service.
 //
-// This is the server of the finished lesson, in one file; ../../main.go
-// adds the -client, an explanation for each error, and a few more
-// causes for a conversation's end.
+// Still, the server pays for what it does not use: Go's net turns TCP
+// keep-alive on for every accepted connection, and every message moves
+// two deadlines, though the client talks on long before either passes.
 package main
 
 import (

@@ -3,7 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,8 +20,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Step 7's test runs its acceptLoop in this process, logging through the
-// queue to a stdout that nobody reads.
+// Step 7's tests run its acceptLoop in this process, the first logging
+// through the queue to a stdout that nobody reads; the keep-alive test
+// runs the step as a program, for the listener main makes.
 
 func TestServerKeepsServingWhileNobodyReadsItsLog(t *testing.T) {
 	ln := listen(t)
@@ -49,6 +56,49 @@ func TestServerKeepsServingWhileNobodyReadsItsLog(t *testing.T) {
 	stuck.to.waitFor(t, " lines dropped while the log was not being read\n")
 }
 
+// The pitfall, fixed in step 8: Go's net turns TCP keep-alive on for
+// every accepted connection, four setsockopt calls each, though the idle
+// timeout already finds a client that vanished. The test runs the step
+// as main runs it, and asks the kernel about the server's side of the
+// connection.
+func TestEveryAcceptedConnectionHasKeepAliveOn(t *testing.T) {
+	skipUnlessLinux(t)
+	c := startProcess(t).dial(t)
+	c.expect(greeting)
+	assert.True(t, keepAliveTimer(t, c.conn), "no keep-alive timer on the server's side of the connection")
+}
+
+// The pitfall, fixed in step 8: every message moves the read deadline
+// and the write deadline, two timer updates in Go's runtime, though the
+// client talks on long before either would pass.
+func TestEveryMessageMovesBothDeadlines(t *testing.T) {
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go acceptLoop(ctx, ln, config{idle: time.Minute, grace: time.Second}, io.Discard)
+	c := dial(t, ln)
+	c.expect(greeting)
+	server := ln.next(t)
+	for i := 0; i < 100; i++ {
+		c.send("ping\n")
+		c.expect("OK...ping\n")
+	}
+	assert.GreaterOrEqual(t, server.deadlines.Load(), int64(200), "deadlines moved for 100 messages")
+}
+
+// The pitfall, fixed in step 8: Read takes at most 4096 bytes, so a
+// 16 KiB message sent at once costs at least four reads and four
+// replies: it comes back in four chunks or more.
+func TestA16KiBMessageComesBackInAtLeastFourChunks(t *testing.T) {
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go acceptLoop(ctx, ln, config{idle: wait, grace: time.Second}, io.Discard)
+	c := dial(t, ln)
+	c.expect(greeting)
+	assert.GreaterOrEqual(t, c.chunksFor16KiB(), 4)
+}
+
 // ---- the machinery ----
 
 // wait bounds every blocking step, so that a broken step fails a test
@@ -76,6 +126,18 @@ func listen(t *testing.T) *countingListener {
 	return l
 }
 
+// next returns the next connection the server accepted.
+func (l *countingListener) next(t *testing.T) *countingConn {
+	t.Helper()
+	select {
+	case c := <-l.accepted:
+		return c
+	case <-time.After(wait):
+		t.Fatal("the server accepted no connection")
+		return nil
+	}
+}
+
 func (l *countingListener) Accept() (net.Conn, error) {
 	conn, err := l.Listener.Accept()
 	if err != nil {
@@ -89,10 +151,28 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	return c, nil
 }
 
+// countingConn counts the server's Reads, and how often it moves a
+// deadline (SetDeadline moves two).
 type countingConn struct {
 	net.Conn
-	reads atomic.Int64
-	over  chan struct{}
+	reads     atomic.Int64
+	deadlines atomic.Int64
+	over      chan struct{}
+}
+
+func (c *countingConn) SetDeadline(t time.Time) error {
+	c.deadlines.Add(2)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *countingConn) SetReadDeadline(t time.Time) error {
+	c.deadlines.Add(1)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *countingConn) SetWriteDeadline(t time.Time) error {
+	c.deadlines.Add(1)
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
@@ -128,6 +208,28 @@ func (c *client) expect(want string) {
 	got, err := c.r.ReadString('\n')
 	require.NoError(c.t, err, "waiting for %q", want)
 	require.Equal(c.t, want, got)
+}
+
+func (c *client) send(msg string) {
+	c.t.Helper()
+	_, err := io.WriteString(c.conn, msg)
+	require.NoError(c.t, err)
+}
+
+// chunksFor16KiB sends 16 KiB in one write and counts the chunks of the
+// reply: each chunk the server read comes back after its own "OK...".
+func (c *client) chunksFor16KiB() int {
+	c.t.Helper()
+	msg := strings.Repeat("x", 16<<10)
+	c.send(msg)
+	var reply []byte
+	buf := make([]byte, 64<<10)
+	for strings.Count(string(reply), "x") < len(msg) {
+		n, err := c.r.Read(buf)
+		require.NoError(c.t, err, "reply so far: %d bytes", len(reply))
+		reply = append(reply, buf[:n]...)
+	}
+	return strings.Count(string(reply), "OK...")
 }
 
 // output records what the server logs. Write never blocks the server:
@@ -199,4 +301,92 @@ func (w *stuckWriter) release() {
 func (w *stuckWriter) Write(p []byte) (int, error) {
 	<-w.released
 	return w.to.Write(p)
+}
+
+// process is the step built and running as a program of its own, for
+// what main does and acceptLoop does not: here, the listener.
+type process struct {
+	addr string
+}
+
+// startProcess builds this step into a temporary directory and runs it
+// on a free port until the test ends.
+func startProcess(t *testing.T) *process {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "step")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build:\n%s", out)
+
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	stdout, w := io.Pipe()
+	cmd.Stdout = w
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	lines := bufio.NewScanner(stdout)
+	addr := make(chan string, 1)
+	go func() {
+		if lines.Scan() {
+			addr <- strings.TrimPrefix(lines.Text(), "listening on ")
+		}
+		close(addr)
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case a := <-addr:
+		require.NotEmpty(t, a, "the step printed no address")
+		return &process{addr: a}
+	case <-time.After(wait):
+		t.Fatal("the step printed no address")
+		return nil
+	}
+}
+
+func (p *process) dial(t *testing.T) *client {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", p.addr, wait)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
+	t.Cleanup(func() { conn.Close() })
+	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+}
+
+func skipUnlessLinux(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("reads the kernel's table of TCP sockets, /proc/net/tcp, which is Linux's")
+	}
+}
+
+// keepAliveTimer reports whether the kernel keeps a keep-alive timer on
+// the server's side of conn, a connection to 127.0.0.1. Linux lists each
+// TCP socket in /proc/net/tcp: its local and remote address and port in
+// hex, its state, its queues, then "tr:when", where tr is 2 while a
+// keep-alive timer is set and 0 while no timer is. It is 1 while data
+// sent waits for its ACK, as the greeting may still: wait for that.
+func keepAliveTimer(t *testing.T, conn net.Conn) bool {
+	t.Helper()
+	server := fmt.Sprintf(":%04X", conn.RemoteAddr().(*net.TCPAddr).Port)
+	client := fmt.Sprintf(":%04X", conn.LocalAddr().(*net.TCPAddr).Port)
+	deadline := time.After(wait)
+	for {
+		table, err := os.ReadFile("/proc/net/tcp")
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(table), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 5 && strings.HasSuffix(f[1], server) && strings.HasSuffix(f[2], client) {
+				if tr, _, _ := strings.Cut(f[5], ":"); tr != "01" {
+					return tr == "02"
+				}
+			}
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the server's side of %v did not settle in /proc/net/tcp within %v", conn.LocalAddr(), wait)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
