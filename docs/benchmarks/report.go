@@ -209,7 +209,7 @@ func (r results) writeTargets(b *bytes.Buffer) {
 	fmt.Fprintf(b, "The steady cells (the CPU and p99 targets, and 16 KiB at 50 connections) were each run %s: every connection was opened and greeted first, then all of them made round trips for %v, and only that phase was measured (the server's CPU time and context switches were read when it began and as soon as it ended, before the clients closed their connections)",
 		timesString(p.reps), p.steady)
 	if p.reps > 1 {
-		fmt.Fprintf(b, "; the servers took turns, and every measure is the median of that measure over the runs, taken separately. The Python pairs, the 10,000-connection rows and taking clients in use the 64 B grid's cells, each the median of %d runs.", p.reps)
+		fmt.Fprintf(b, "; the servers took turns, and every measure is the median of that measure over the runs, taken separately. The Python pairs, the 10,000-connection rows and taking clients in use the 64 B grid's cells, each the median of %d runs.", p.repsFor(64))
 	} else {
 		b.WriteString(". The Python pairs, the 10,000-connection rows and taking clients in use the 64 B grid's cells, each from one run.")
 	}
