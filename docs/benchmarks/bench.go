@@ -425,9 +425,36 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 	var out bytes.Buffer
 	errOut := &tailBuffer{max: 1024}
 	client.Stdout, client.Stderr = &out, errOut
+	// The cells of taking clients in (10,000 connections) also count the
+	// server's system calls, with perf, from before the first client
+	// connects to after the last has gone.
+	var counter *syscallCounter
+	fds0 := openDescriptors(pid)
+	if e.perf && conns >= takingClientsIn {
+		if counter, err = countSyscalls(e.tmp, pid); err == nil {
+			if err = counter.enable(); err != nil {
+				counter.stop()
+				counter = nil
+			}
+		} else {
+			counter = nil
+		}
+	}
 	err = client.Run()
-
 	u1, uerr := serverUsage(pid)
+	if counter != nil {
+		// The client has closed its connections; the server takes a
+		// moment to read each end of stream and close its side. Count
+		// until it has, so the table shows a whole client's calls.
+		waitForDescriptors(pid, fds0, 10*time.Second)
+		counts, cerr := counter.stop()
+		if cerr == nil {
+			c.sys, c.counted = counts, true
+		} else {
+			fmt.Fprintf(e.progress, "counting system calls of %s failed: %v\n", s.name, cerr)
+		}
+	}
+
 	hwm, herr := memory(pid, "VmHWM")
 	switch {
 	case cctx.Err() == context.DeadlineExceeded:
@@ -446,9 +473,17 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 		return c
 	}
 	c.setFigures(sum, u0, u1)
+	if c.counted {
+		c.sys = c.sys.perRequest(c.requests)
+	}
 	c.peakRSS = hwm
 	return c
 }
+
+// takingClientsIn is the connections of the grid's cells that are about
+// taking clients in: with 2 round trips each, accepting, greeting and
+// closing are most of the work.
+const takingClientsIn = 10000
 
 // runSteady is runCell with a timed steady phase: the client opens and
 // greets every connection, prints "steady conns=N", makes round trips on
@@ -915,4 +950,29 @@ func (r idle) summary() string {
 	}
 	return fmt.Sprintf("%-20s idle x%d: %.0f B/conn (rss %s -> %s), idle CPU %.0f%%",
 		r.server, r.conns, r.perConn, bytesString(r.rss0), bytesString(r.rssN), 100*r.idleCPU)
+}
+
+// openDescriptors is how many files pid has open (-1 if /proc cannot say).
+func openDescriptors(pid int) int {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return -1
+	}
+	return len(entries)
+}
+
+// waitForDescriptors waits until pid has at most n files open again, or
+// the limit passes. Nothing tells the driver when a server has closed its
+// side of every connection, so it looks in /proc every 10 ms.
+func waitForDescriptors(pid, n int, limit time.Duration) {
+	if n < 0 {
+		return
+	}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if m := openDescriptors(pid); m >= 0 && m <= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polling /proc: there is no event to wait for
+	}
 }

@@ -377,6 +377,33 @@ func (r results) writeSyscalls(b *bytes.Buffer) {
 			c.sys.all, c.sys.byKind["read"], c.sys.byKind["write"], c.sys.waits(), c.sys.byKind["futex"], c.sys.byKind["nanosleep"])
 	}
 	b.WriteString("\n")
+	r.writeTakingClientsIn(b)
+}
+
+// writeTakingClientsIn shows, per connection, the system calls of the
+// 64 B grid cells at 10,000 connections, counted from before the first
+// client connected to after the last had gone: what taking a client in,
+// serving its two round trips and letting it go cost each server.
+func (r results) writeTakingClientsIn(b *bytes.Buffer) {
+	var rows []cell
+	for _, c := range r.cells {
+		if c.size == 64 && c.conns >= takingClientsIn && c.note == "" && c.counted {
+			rows = append(rows, c)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("#### Taking clients in\n\n")
+	fmt.Fprintf(b, "Per connection in the 64 B grid cells at %s (medians of the runs), counted by `perf stat` from before the first client connected to after the last had gone: each client is accepted, greeted, makes its round trips and leaves. Go's `net` asks the kernel for every accepted connection's local address (`getsockname`) and adds it to and removes it from the runtime poller (`epoll_ctl`); `shutdown` is the clean close of a goodbye; the log's lines are among the `write` calls.\n\n", connsString(rows[0].conns))
+	b.WriteString("| server | round trips each | CPU per request | system calls | accept4 | setsockopt | getsockname | epoll_ctl | read | write | shutdown | close | futex | nanosleep |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, c := range rows {
+		per := func(x float64) string { return fmt.Sprintf("%.2f", x*float64(c.messages)) }
+		k := c.sys.byKind
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.server, c.messages, durString(c.cpuPerReq),
+			per(c.sys.all), per(k["accept4"]), per(k["setsockopt"]), per(k["getsockname"]), per(k["epoll_ctl"]), per(k["read"]), per(k["write"]), per(k["shutdown"]), per(k["close"]), per(k["futex"]), per(k["nanosleep"]))
+	}
+	b.WriteString("\n")
 }
 
 const notMeasured = "not measured"

@@ -17,10 +17,12 @@ import (
 // a read and a write; the waits (epoll_wait and poll in the servers' own
 // loops, epoll_pwait in Go's runtime poller) are shared among the sockets
 // a wait finds ready; futex and nanosleep are threads waking and putting
-// each other to sleep, which a single-threaded server never does. Counts
+// each other to sleep, which a single-threaded server never does; the
+// rest are what taking a client in and letting it go costs. Counts
 // do not depend on how busy the machine is, so they show where time goes
 // more steadily than the times do.
-var syscallKinds = []string{"read", "write", "epoll_wait", "epoll_pwait", "poll", "ppoll", "futex", "nanosleep"}
+var syscallKinds = []string{"read", "write", "epoll_wait", "epoll_pwait", "poll", "ppoll", "futex", "nanosleep",
+	"accept4", "epoll_ctl", "setsockopt", "getsockname", "shutdown", "close"}
 
 // syscallCounts is what one counted run found: system calls of every kind
 // (all), and of each kind in syscallKinds.

@@ -52,3 +52,16 @@ func TestTheMedianOfCountedRunsIsTakenKindByKind(t *testing.T) {
 	assert.Equal(t, 3.0, m.sys.all)
 	assert.Equal(t, 0.2, m.sys.byKind["futex"])
 }
+
+func TestTakingClientsInCountsSystemCallsPerConnection(t *testing.T) {
+	c := cell{server: "C epoll (reference)", conns: 10000, size: 64, messages: 2, cpuPerReq: 20 * time.Microsecond, counted: true,
+		sys: syscallCounts{all: 5.5, byKind: map[string]float64{"accept4": 0.5, "read": 1.5, "write": 1.5, "close": 0.5}}}
+	var b bytes.Buffer
+	results{cells: []cell{c, {server: "06 goroutines", conns: 10000, size: 64, messages: 2}}}.writeTakingClientsIn(&b)
+	assert.Contains(t, b.String(), "| C epoll (reference) | 2 | 20 µs | 11.00 | 1.00 | 0.00 | 0.00 | 0.00 | 3.00 | 3.00 | 0.00 | 1.00 | 0.00 | 0.00 |")
+	assert.NotContains(t, b.String(), "| 06 goroutines |", "a cell whose calls were not counted has no row")
+
+	b.Reset()
+	results{}.writeTakingClientsIn(&b)
+	assert.Empty(t, b.String(), "no counted cell, no table")
+}
