@@ -321,7 +321,9 @@ func TestServerSurvivesHundredsOfClientsResettingMidStream(t *testing.T) {
 		wg.Wait()
 		connect(t, srv.addr).echo(t, "still there?\n")
 		// The storm started no goroutine that is still running.
-		assert.Len(t, lessonGoroutines(), running, "goroutines running the program after the storm")
+		// (At most as many as before: one that was passing through,
+		// such as the log writer's, may have finished meanwhile.)
+		assert.LessOrEqual(t, len(lessonGoroutines()), running, "goroutines running the program after the storm")
 	})
 }
 
