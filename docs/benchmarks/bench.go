@@ -429,15 +429,11 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 	// server's system calls, with perf, from before the first client
 	// connects to after the last has gone.
 	var counter *syscallCounter
-	fds0 := openDescriptors(pid)
-	if e.perf && conns >= takingClientsIn {
-		if counter, err = countSyscalls(e.tmp, pid); err == nil {
-			if err = counter.enable(); err != nil {
-				counter.stop()
-				counter = nil
-			}
-		} else {
-			counter = nil
+	fds0 := -1
+	if conns >= takingClientsIn {
+		if counter = e.startCounting(s, pid); counter != nil {
+			fds0 = openDescriptors(pid)
+			counter.enable()
 		}
 	}
 	err = client.Run()
@@ -447,12 +443,7 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 		// moment to read each end of stream and close its side. Count
 		// until it has, so the table shows a whole client's calls.
 		waitForDescriptors(pid, fds0, 10*time.Second)
-		counts, cerr := counter.stop()
-		if cerr == nil {
-			c.sys, c.counted = counts, true
-		} else {
-			fmt.Fprintf(e.progress, "counting system calls of %s failed: %v\n", s.name, cerr)
-		}
+		e.keepCounts(&c, s, counter)
 	}
 
 	hwm, herr := memory(pid, "VmHWM")
@@ -473,9 +464,6 @@ func (e env) runCell(ctx context.Context, s server, conns, size, messages int, t
 		return c
 	}
 	c.setFigures(sum, u0, u1)
-	if c.counted {
-		c.sys = c.sys.perRequest(c.requests)
-	}
 	c.peakRSS = hwm
 	return c
 }
@@ -524,13 +512,7 @@ func (e env) runSteady(ctx context.Context, s server, conns, size int, duration,
 	// With perf, the server's system calls are counted over the same
 	// phase: perf is attached now, and counts from the first sample to
 	// the second.
-	var counter *syscallCounter
-	var countErr error
-	if e.perf {
-		if counter, countErr = countSyscalls(e.tmp, pid); countErr != nil {
-			counter = nil
-		}
-	}
+	counter := e.startCounting(s, pid)
 	samples := 0
 	phase, readErr := readSteady(out, func() (usage, error) {
 		samples++
@@ -538,24 +520,15 @@ func (e env) runSteady(ctx context.Context, s server, conns, size int, duration,
 		switch {
 		case counter == nil:
 		case samples == 1:
-			if countErr = counter.enable(); countErr != nil {
-				counter.stop()
-				counter = nil
-			}
+			counter.enable()
 		case samples == 2:
-			var counts syscallCounts
-			if counts, countErr = counter.stop(); countErr == nil {
-				c.sys, c.counted = counts, true
-			}
+			e.keepCounts(&c, s, counter)
 			counter = nil
 		}
 		return u, err
 	})
 	if counter != nil {
-		counter.stop()
-	}
-	if countErr != nil {
-		fmt.Fprintf(e.progress, "counting system calls of %s failed: %v\n", s.name, countErr)
+		counter.stop() // the phase never ended: no count to keep
 	}
 	err = client.Wait()
 	hwm, herr := memory(pid, "VmHWM")
@@ -575,9 +548,6 @@ func (e env) runSteady(ctx context.Context, s server, conns, size int, duration,
 	}
 	c.setFigures(phase.sum, phase.before, phase.after)
 	c.messages = c.requests / conns
-	if c.counted {
-		c.sys = c.sys.perRequest(c.requests)
-	}
 	c.peakRSS = hwm
 	return c
 }
@@ -609,13 +579,42 @@ func clientFailure(err error, errOut *tailBuffer, proc *process) string {
 }
 
 // setFigures fills in the client's figures and what the server spent
-// between u0 and u1, per request.
+// between u0 and u1, per request, as are the system calls if counted.
 func (c *cell) setFigures(sum summary, u0, u1 usage) {
 	c.requests, c.rps, c.p50, c.p99 = sum.requests, sum.rps, sum.p50, sum.p99
 	if c.requests > 0 {
 		c.cpuPerReq = (u1.cpu - u0.cpu) / time.Duration(c.requests)
 		c.switchesPerReq = float64(u1.switches-u0.switches) / float64(c.requests)
 	}
+	if c.counted {
+		c.sys = c.sys.perRequest(c.requests)
+	}
+}
+
+// startCounting attaches perf to the server pid, counting nothing until
+// enable; nil when this run does not count system calls, or perf would
+// not start (said on the progress output).
+func (e env) startCounting(s server, pid int) *syscallCounter {
+	if !e.perf {
+		return nil
+	}
+	counter, err := countSyscalls(e.tmp, pid)
+	if err != nil {
+		fmt.Fprintf(e.progress, "counting system calls of %s failed: %v\n", s.name, err)
+		return nil
+	}
+	return counter
+}
+
+// keepCounts ends a count and keeps its figures in c, or says on the
+// progress output why there are none.
+func (e env) keepCounts(c *cell, s server, counter *syscallCounter) {
+	counts, err := counter.stop()
+	if err != nil {
+		fmt.Fprintf(e.progress, "counting system calls of %s failed: %v\n", s.name, err)
+		return
+	}
+	c.sys, c.counted = counts, true
 }
 
 // steadyPhase is what the driver saw of a client's timed phase: its

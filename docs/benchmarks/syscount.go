@@ -60,6 +60,7 @@ type syscallCounter struct {
 	ctl     *os.File // commands to perf
 	ack     *bufio.Reader
 	ackPipe *os.File
+	err     error // why the count failed, if it did
 }
 
 // perfUsable says whether perf can count system calls here: it must be
@@ -124,14 +125,22 @@ func (c *syscallCounter) command(what string) error {
 	return nil
 }
 
-// enable starts counting.
-func (c *syscallCounter) enable() error { return c.command("enable") }
+// enable starts counting. If perf does not take the command, the count
+// has failed, and stop says so.
+func (c *syscallCounter) enable() {
+	if c.err == nil {
+		c.err = c.command("enable")
+	}
+}
 
 // stop stops counting, ends perf (it writes its figures on SIGINT) and
 // reads them.
 func (c *syscallCounter) stop() (syscallCounts, error) {
 	defer os.Remove(c.file)
-	derr := c.command("disable")
+	derr := c.err
+	if derr == nil {
+		derr = c.command("disable")
+	}
 	c.ctl.Close()
 	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
 		c.cmd.Process.Kill()
