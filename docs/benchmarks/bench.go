@@ -729,16 +729,20 @@ func (e env) measureIdle(ctx context.Context, s server, n int) idle {
 		return r
 	}
 	rssN, err1 := memory(pid, "VmRSS")
-	cpu0, err2 := cpuTime(pid)
 	// Idle CPU: what the server burns in one second in which none of its
-	// clients says anything.
-	wait := time.NewTimer(time.Second)
-	select {
-	case <-ctx.Done():
-		wait.Stop()
+	// clients says anything. The second starts a moment after the last
+	// round trip: the server may still be logging its last clients, and
+	// a poll loop's last pass over 10,000 descriptors takes milliseconds.
+	// The kernel counts CPU time in ticks of 10 ms, so that tail alone
+	// could show as 1% of a core in a second that was really idle.
+	if !pause(ctx, idleSettle) {
 		r.note = "interrupted"
 		return r
-	case <-wait.C:
+	}
+	cpu0, err2 := cpuTime(pid)
+	if !pause(ctx, time.Second) {
+		r.note = "interrupted"
+		return r
 	}
 	cpu1, err3 := cpuTime(pid)
 	if err := errors.Join(err1, err2, err3); err != nil {
@@ -750,6 +754,22 @@ func (e env) measureIdle(ctx context.Context, s server, n int) idle {
 	r.idleCPU = float64(cpu1-cpu0) / float64(time.Second)
 	r.duration = time.Since(start)
 	return r
+}
+
+// idleSettle is how long the idle measurement waits after the last round
+// trip before its one second starts.
+const idleSettle = 500 * time.Millisecond
+
+// pause waits for d, or until ctx is done; it says whether d passed.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // openIdle opens n connections to addr, makes one round trip on each so

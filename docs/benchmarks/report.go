@@ -160,7 +160,7 @@ func (r results) markdown(plots []plotFile, prefix string) string {
 	}
 
 	fmt.Fprintf(&b, "### Memory per idle connection\n\n")
-	b.WriteString("Resident memory (VmRSS) of the server with N clients that each made one round trip and then sit idle, minus its resident memory with none, divided by N; and the CPU the server used in one second of that idleness.\n\n")
+	b.WriteString("Resident memory (VmRSS) of the server with N clients that each made one round trip and then sit idle, minus its resident memory with none, divided by N; and the CPU the server used in one second of that idleness, which starts half a second after the last round trip (so that the last replies and log lines are not counted as idleness).\n\n")
 	b.WriteString("| server | idle clients | RSS with none | RSS with them | per idle connection | idle CPU |\n|---|--:|--:|--:|--:|--:|\n")
 	for _, i := range r.idle {
 		if i.note != "" {
