@@ -46,10 +46,20 @@ func closeGracefully(conn *net.TCPConn) {
 	conn.Close()
 }
 
-// shutdown waits for the connection goroutines, which ctx has told to say
-// goodbye. Connections still open at deadline (say, stuck writing to a
+// shutdown tells the connection goroutines to say goodbye and waits for
+// them. Connections still open at deadline (say, stuck writing to a
 // client that does not read) are closed: that ends any Read or Write.
 func (s *server) shutdown(deadline time.Time) {
+	// A read deadline in the past wakes a goroutine parked in Read; it
+	// finds ctx done and says goodbye. The server keeps every connection
+	// in s.conns anyway, so waking them from there costs a client
+	// nothing while it is served.
+	s.mu.Lock()
+	for conn := range s.conns {
+		conn.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+
 	done := make(chan struct{})
 	go func() {
 		s.handlers.Wait()

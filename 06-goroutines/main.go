@@ -139,10 +139,6 @@ func (s *server) handle(ctx context.Context, conn *net.TCPConn) {
 	who := conn.RemoteAddr().String()
 	s.log.Printf("client %s connected", who)
 
-	// On shutdown, a read deadline in the past wakes the Read below.
-	stopWake := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
-	defer stopWake()
-
 	conn.SetWriteDeadline(time.Now().Add(s.idle)) // send moves it when it must
 	if err := s.send(conn, []byte(greeting)); err != nil {
 		s.hangUp(conn, who, err)
@@ -204,17 +200,17 @@ func (s *server) handle(ctx context.Context, conn *net.TCPConn) {
 			continue
 		case ctx.Err() != nil:
 			s.goodbye(conn, who, "bye: server shutting down\n", "closed at shutdown")
-		case isTimeout(err) && time.Since(waiting) < s.idle:
-			conn.SetReadDeadline(waiting.Add(s.idle)) // then ctx is checked
-			continue
-		case isTimeout(err):
-			s.goodbye(conn, who, fmt.Sprintf("bye: idle for %v, closing\n", s.idle), "idle, closed")
 		case errors.Is(err, io.EOF):
 			// The client is done. (Python's recv returns b"" here.)
 			// Its FIN has come and everything before it was read, so
 			// closing sends FIN, not RST: nothing is left to drain.
 			conn.Close()
 			s.log.Printf("client %s left", who)
+		case isTimeout(err) && time.Since(waiting) < s.idle:
+			conn.SetReadDeadline(waiting.Add(s.idle)) // then ctx is checked
+			continue
+		case isTimeout(err):
+			s.goodbye(conn, who, fmt.Sprintf("bye: idle for %v, closing\n", s.idle), "idle, closed")
 		default:
 			s.hangUp(conn, who, err)
 		}

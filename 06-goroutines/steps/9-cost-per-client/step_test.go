@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,34 @@ func TestTheLogWritesTheLinesWaitingTogetherInOneWrite(t *testing.T) {
 	close(out.release)
 	q.close(time.Now().Add(wait))
 	assert.Equal(t, []string{"first\n", "second\nthird\n"}, out.writes)
+}
+
+// A line waits a moment (logLinger, 5 ms) for the lines that follow it,
+// so that a crowd of clients coming and going costs a few writes, not
+// two each. Here the moment is an hour, so that the test does not race
+// the clock, and close ends it at once.
+func TestALineWaitsForTheNextOnesToShareItsWrite(t *testing.T) {
+	out := &recordingWriter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	close(out.release)
+	q := &logQueue{out: out, lines: make(chan []byte, logQueueLines),
+		stop: make(chan struct{}), done: make(chan struct{}), linger: time.Hour}
+	go q.writeOut()
+
+	q.Write([]byte("first\n"))
+	// Once the queue is empty, the writer holds "first" and lingers;
+	// without the linger it would write "first" alone right away.
+	for deadline := time.Now().Add(wait); len(q.lines) > 0; {
+		require.True(t, time.Now().Before(deadline), "the writer never took the first line")
+		runtime.Gosched()
+	}
+	q.Write([]byte("second\n"))
+	q.close(time.Now().Add(wait))
+	select {
+	case <-q.done:
+	case <-time.After(wait):
+		t.Fatal("close did not end the linger")
+	}
+	assert.Equal(t, []string{"first\nsecond\n"}, out.writes)
 }
 
 // The deadlines move only when they pass, and the promise of step 5
