@@ -26,6 +26,7 @@ type logQueue struct {
 	dropped atomic.Int64  // lines dropped since the count was last written
 	stop    chan struct{} // closed by close: write what is queued, then end
 	done    chan struct{} // closed when the writing goroutine has ended
+	linger  time.Duration // how long a line waits for others to share its Write
 }
 
 // logQueueLines is how many lines may wait for stdout before new ones are
@@ -41,10 +42,11 @@ const logFlushFloor = 100 * time.Millisecond
 // newLogQueue starts the goroutine that writes the queued lines to out.
 func newLogQueue(out io.Writer) *logQueue {
 	q := &logQueue{
-		out:   out,
-		lines: make(chan []byte, logQueueLines),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		out:    out,
+		lines:  make(chan []byte, logQueueLines),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		linger: logLinger,
 	}
 	go q.writeOut()
 	return q
@@ -62,19 +64,20 @@ func (q *logQueue) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writeOut writes the queued lines to out, one at a time, until close
-// is called and the queue is empty.
+// writeOut writes the queued lines to out until close is called and the
+// queue is empty.
 func (q *logQueue) writeOut() {
 	defer close(q.done)
+	var batch []byte
 	for {
 		select {
 		case line := <-q.lines:
-			q.write(line)
+			batch = q.write(batch, line)
 		case <-q.stop:
 			for {
 				select {
 				case line := <-q.lines:
-					q.write(line)
+					batch = q.write(batch, line)
 				default:
 					return
 				}
@@ -83,15 +86,47 @@ func (q *logQueue) writeOut() {
 	}
 }
 
-// write writes one line, and before it the count of the lines dropped
-// since the last one written, if any were. A line is dropped only when
-// the queue is full, so after any drop there are queued lines left to
-// write: the count is never lost.
-func (q *logQueue) write(line []byte) {
+// logLinger is how long a line waits for others to share its Write: long
+// enough to gather a crowd's lines, too short for a reader to notice.
+const logLinger = 5 * time.Millisecond
+
+// logBatch is how many bytes of queued lines one Write takes at most.
+const logBatch = 64 << 10
+
+// write writes line in one Write with the lines queued behind it and
+// those that arrive within q.linger (up to logBatch bytes). When clients
+// come and go by the thousand, each would otherwise cost a system call
+// for each of its lines. Once close is called, nothing waits: the batch
+// goes out at once. Before the lines goes the count of those dropped
+// since the last Write, if any were. A line is dropped only when the
+// queue is full, so after any drop there are queued lines left to write:
+// the count is never lost. write returns batch, emptied, to be used
+// again.
+func (q *logQueue) write(batch, line []byte) []byte {
 	if n := q.dropped.Swap(0); n > 0 {
-		fmt.Fprintf(q.out, "log: %d lines dropped while the log was not being read\n", n)
+		batch = fmt.Appendf(batch, "log: %d lines dropped while the log was not being read\n", n)
 	}
-	q.out.Write(line)
+	batch = append(batch, line...)
+	linger := time.NewTimer(q.linger)
+	defer linger.Stop()
+	for len(batch) < logBatch {
+		select {
+		case line := <-q.lines: // queued already: it always joins
+			batch = append(batch, line...)
+			continue
+		default:
+		}
+		select {
+		case line := <-q.lines:
+			batch = append(batch, line...)
+			continue
+		case <-linger.C:
+		case <-q.stop:
+		}
+		break
+	}
+	q.out.Write(batch)
+	return batch[:0]
 }
 
 // close tells the writing goroutine to write what is queued and end, and
