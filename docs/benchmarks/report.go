@@ -395,7 +395,7 @@ func (r results) writeTakingClientsIn(b *bytes.Buffer) {
 		return
 	}
 	b.WriteString("#### Taking clients in\n\n")
-	fmt.Fprintf(b, "Per connection in the 64 B grid cells at %s (medians of the runs), counted by `perf stat` from before the first client connected to after the last had gone: each client is accepted, greeted, makes its round trips and leaves. Go's `net` asks the kernel for every accepted connection's local address (`getsockname`) and adds it to and removes it from the runtime poller (`epoll_ctl`); `shutdown` is the clean close of a goodbye; the log's lines are among the `write` calls.\n\n", connsString(rows[0].conns))
+	fmt.Fprintf(b, "Per connection in the 64 B grid cells at %s (medians of the runs), counted by `perf stat` from before the first client connected to after the last had gone: each client is accepted, greeted, makes its round trips and leaves. Go's `net` asks the kernel for every accepted connection's local address (`getsockname`) and adds it to and removes it from the runtime poller (`epoll_ctl`); `shutdown` is the clean close of a goodbye; the log's lines are among the `write` calls, where 06 and 07 write a few dozen at a time and 08 writes those that wait together.\n\n", connsString(rows[0].conns))
 	b.WriteString("| server | round trips each | CPU per request | system calls | accept4 | setsockopt | getsockname | epoll_ctl | read | write | shutdown | close | futex | nanosleep |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range rows {
 		per := func(x float64) string { return fmt.Sprintf("%.2f", x*float64(c.messages)) }
