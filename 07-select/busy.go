@@ -17,6 +17,7 @@ type busyPoller struct {
 func (p *busyPoller) add(fd int, want events) error    { p.want[fd] = want; return nil }
 func (p *busyPoller) modify(fd int, want events) error { p.want[fd] = want; return nil }
 func (p *busyPoller) remove(fd int) error              { delete(p.want, fd); return nil }
+func (p *busyPoller) forget(fd int)                    { delete(p.want, fd) }
 func (p *busyPoller) close() error                     { return nil }
 func (p *busyPoller) String() string                   { return "a busy loop (no waiting at all)" }
 

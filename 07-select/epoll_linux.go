@@ -87,6 +87,14 @@ func (p *epoller) remove(fd int) error              { return p.ctl(unix.EPOLL_CT
 func (p *epoller) close() error                     { return p.file.Close() }
 func (p *epoller) String() string                   { return "epoll" }
 
+// forget does nothing: the close that follows removes fd from the epoll
+// set, one EPOLL_CTL_DEL fewer for every client. The kernel removes a
+// descriptor once every copy of it is closed, and the loop's sockets have
+// no copies. (A socket duplicated with dup, or inherited by a child
+// process, would stay in the set after close, still reporting events:
+// that one must be removed first. See epoll(7), questions 6 and 7.)
+func (p *epoller) forget(int) {}
+
 // poll asks epoll_wait what is ready, without waiting, and says whether
 // there is an answer: events, or an error other than EINTR.
 func (p *epoller) poll(uintptr) bool {

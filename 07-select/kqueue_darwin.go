@@ -65,6 +65,10 @@ func (p *kqueuePoller) modify(fd int, want events) error { return p.change(fd, p
 func (p *kqueuePoller) close() error                     { return unix.Close(p.fd) }
 func (p *kqueuePoller) String() string                   { return "kqueue" }
 
+// forget only drops the record: closing a descriptor removes every
+// kevent that refers to it (kqueue(2)).
+func (p *kqueuePoller) forget(fd int) { delete(p.want, fd) }
+
 func (p *kqueuePoller) remove(fd int) error {
 	err := p.change(fd, p.want[fd], 0)
 	delete(p.want, fd)

@@ -235,7 +235,7 @@ func (l *eventLoop) closeConn(c *conn) {
 	if _, ok := l.conns[c.fd]; !ok {
 		return
 	}
-	l.p.remove(c.fd)
+	l.p.forget(c.fd) // before the close: a new client may reuse the number
 	unix.Close(c.fd)
 	delete(l.conns, c.fd)
 	if l.perIP[c.ip]--; l.perIP[c.ip] <= 0 {

@@ -50,6 +50,10 @@ func (p *pollPoller) modify(fd int, want events) error {
 	return nil
 }
 
+// forget takes fd out of the list: poll's interest list is this
+// program's slice, and no close can change it.
+func (p *pollPoller) forget(fd int) { p.remove(fd) }
+
 // remove moves the last entry into the hole, so removing costs O(1).
 func (p *pollPoller) remove(fd int) error {
 	i, ok := p.index[fd]

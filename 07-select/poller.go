@@ -29,6 +29,11 @@ type poller interface {
 	add(fd int, want events) error
 	modify(fd int, want events) error
 	remove(fd int) error
+	// forget is remove for a descriptor that is about to be closed.
+	// Closing a socket takes it out of every epoll and kqueue set by
+	// itself, so those back-ends skip remove's system call; poll's
+	// list lives in the program, which must take the socket out.
+	forget(fd int)
 	// wait returns the ready descriptors; a negative timeout waits for
 	// ever. An interrupted wait (EINTR) returns no events and no error.
 	wait(timeout time.Duration) ([]event, error)
