@@ -42,6 +42,9 @@ type cell struct {
 	rps       float64 // requests per second
 	p50, p99  time.Duration
 	cpuPerReq time.Duration // server CPU time per request
+	// userPerReq is the part of cpuPerReq in user space: the server's
+	// own code and its language's runtime; the rest is the kernel's.
+	userPerReq time.Duration
 	// switchesPerReq is how often, per request, the kernel took the
 	// server's threads off the CPU.
 	switchesPerReq float64
@@ -584,6 +587,7 @@ func (c *cell) setFigures(sum summary, u0, u1 usage) {
 	c.requests, c.rps, c.p50, c.p99 = sum.requests, sum.rps, sum.p50, sum.p99
 	if c.requests > 0 {
 		c.cpuPerReq = (u1.cpu - u0.cpu) / time.Duration(c.requests)
+		c.userPerReq = (u1.user - u0.user) / time.Duration(c.requests)
 		c.switchesPerReq = float64(u1.switches-u0.switches) / float64(c.requests)
 	}
 	if c.counted {
@@ -919,6 +923,7 @@ func median(cells []cell) cell {
 	m.p50 = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.p50) }))
 	m.p99 = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.p99) }))
 	m.cpuPerReq = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.cpuPerReq) }))
+	m.userPerReq = time.Duration(medianOf(ok, func(c cell) float64 { return float64(c.userPerReq) }))
 	m.switchesPerReq = medianOf(ok, func(c cell) float64 { return c.switchesPerReq })
 	m.peakRSS = int64(medianOf(ok, func(c cell) float64 { return float64(c.peakRSS) }))
 	var counted []cell

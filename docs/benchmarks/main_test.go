@@ -40,11 +40,12 @@ func TestCPUTimeIsUserPlusSystemTicks(t *testing.T) {
 	// The text after ")" of a real /proc/PID/stat line: utime is 250
 	// ticks and stime 50, 3 s in all.
 	stat := " S 1 123 123 0 -1 4194560 1200 0 0 0 250 50 0 0 20 0 5 0 100 1000000 300"
-	d, err := parseCPUTicks(stat)
+	user, system, err := parseCPUTicks(stat)
 	require.NoError(t, err)
-	assert.Equal(t, 3*time.Second, d)
+	assert.Equal(t, 2500*time.Millisecond, user)
+	assert.Equal(t, 500*time.Millisecond, system)
 
-	_, err = parseCPUTicks(" S 1 2")
+	_, _, err = parseCPUTicks(" S 1 2")
 	assert.Error(t, err)
 }
 
@@ -550,4 +551,14 @@ func TestTargetVerdictsUseTheMedianOfEachMeasure(t *testing.T) {
 	md := r.markdown(nil, "")
 	assert.Contains(t, md, "| 07 epoll CPU per request within 1.15× of the reference at 1,000 connections, steady load | 11 µs vs 10 µs (1.10×); context switches per request 0.12 vs 0.10 | met |")
 	assert.Contains(t, md, "| 07 epoll p99 at 1,000 connections no worse than 1.2× the reference's, steady load | 110.0 ms vs 100.0 ms (1.10×) | met |")
+}
+
+func TestFiguresPerRequestKeepTheCPUTimeInUserSpaceApart(t *testing.T) {
+	var c cell
+	u0 := usage{cpu: time.Second, user: 200 * time.Millisecond, switches: 10}
+	u1 := usage{cpu: 3 * time.Second, user: 700 * time.Millisecond, switches: 30}
+	c.setFigures(summary{requests: 1000}, u0, u1)
+	assert.Equal(t, 2*time.Millisecond, c.cpuPerReq)
+	assert.Equal(t, 500*time.Microsecond, c.userPerReq, "of the 2 ms per request, 0.5 ms in user space")
+	assert.Equal(t, 0.02, c.switchesPerReq)
 }

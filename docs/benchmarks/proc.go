@@ -112,23 +112,39 @@ func cpuTime(pid int) (time.Duration, error) {
 	if i < 0 {
 		return 0, errors.New("malformed /proc/PID/stat")
 	}
+	user, system, err := parseCPUTicks(string(data[i+1:]))
+	return user + system, err
+}
+
+// cpuTimes is cpuTime in its two parts: the time the process's threads
+// spent running its own code (user space) and in the kernel on its
+// behalf (system calls, and the TCP work they start).
+func cpuTimes(pid int) (user, system time.Duration, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, 0, errors.New("malformed /proc/PID/stat")
+	}
 	return parseCPUTicks(string(data[i+1:]))
 }
 
 // parseCPUTicks reads utime and stime (fields 14 and 15 of /proc/PID/stat)
 // from the text after the command name, where they are the 12th and 13th.
-func parseCPUTicks(afterName string) (time.Duration, error) {
+func parseCPUTicks(afterName string) (user, system time.Duration, err error) {
 	fields := strings.Fields(afterName)
 	if len(fields) < 13 {
-		return 0, errors.New("malformed /proc/PID/stat")
+		return 0, 0, errors.New("malformed /proc/PID/stat")
 	}
 	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
 	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, errors.New("malformed /proc/PID/stat")
+		return 0, 0, errors.New("malformed /proc/PID/stat")
 	}
 	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
-	return time.Duration(utime+stime) * tick, nil
+	return time.Duration(utime) * tick, time.Duration(stime) * tick, nil
 }
 
 // contextSwitches is how many times the kernel has taken the CPU from
@@ -237,16 +253,17 @@ func (t *tailBuffer) String() string {
 	return strings.ReplaceAll(s, "\n", " | ")
 }
 
-// usage is what a server has spent so far: CPU time and context
-// switches.
+// usage is what a server has spent so far: CPU time (and the part of it
+// in user space) and context switches.
 type usage struct {
 	cpu      time.Duration
+	user     time.Duration
 	switches int64
 }
 
 // serverUsage reads a process's usage from /proc.
 func serverUsage(pid int) (usage, error) {
-	cpu, err := cpuTime(pid)
+	user, system, err := cpuTimes(pid)
 	switches, serr := contextSwitches(pid)
-	return usage{cpu: cpu, switches: switches}, errors.Join(err, serr)
+	return usage{cpu: user + system, user: user, switches: switches}, errors.Join(err, serr)
 }

@@ -362,18 +362,18 @@ func (r results) writeSyscalls(b *bytes.Buffer) {
 		fmt.Fprintf(b, "System calls were not counted in this run: %s.\n\n", r.perfNote)
 		return
 	}
-	b.WriteString("Per request in each steady cell (medians of the runs): the server's CPU time and context switches, and its system calls as `perf stat` counted them over the same phase (tracepoints `raw_syscalls:sys_enter` and `syscalls:sys_enter_*`). *Waits* are `epoll_wait` and `poll` in a server's own loop and `epoll_pwait` in Go's runtime poller, each shared by the sockets it finds ready. `futex` is threads of one process waking each other or waiting for one another (Go's scheduler handing work to a thread, or waking its monitor thread `sysmon` from its deep sleep); `nanosleep` is `sysmon` sleeping between its rounds, every 20 µs to 10 ms. A single-threaded server makes neither call.\n\n")
-	b.WriteString("| server | connections | size | CPU per request | context switches | system calls | read | write | waits | futex | nanosleep |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("Per request in each steady cell (medians of the runs): the server's CPU time, the part of it in user space (its own code and its language's runtime; the rest is the kernel's, in system calls and the TCP work they start), its context switches, and its system calls as `perf stat` counted them over the same phase (tracepoints `raw_syscalls:sys_enter` and `syscalls:sys_enter_*`). *Waits* are `epoll_wait` and `poll` in a server's own loop and `epoll_pwait` in Go's runtime poller, each shared by the sockets it finds ready. `futex` is threads of one process waking each other or waiting for one another (Go's scheduler handing work to a thread, or waking its monitor thread `sysmon` from its deep sleep); `nanosleep` is `sysmon` sleeping between its rounds, every 20 µs to 10 ms. A single-threaded server makes neither call.\n\n")
+	b.WriteString("| server | connections | size | CPU per request | in user space | context switches | system calls | read | write | waits | futex | nanosleep |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range r.targetCells {
 		if c.note != "" {
-			fmt.Fprintf(b, "| %s | %d | %s | %s |  |  |  |  |  |  |  |\n", c.server, c.conns, sizeString(c.size), escapePipes(c.note))
+			fmt.Fprintf(b, "| %s | %d | %s | %s |  |  |  |  |  |  |  |  |\n", c.server, c.conns, sizeString(c.size), escapePipes(c.note))
 			continue
 		}
 		if !c.counted {
-			fmt.Fprintf(b, "| %s | %d | %s | %s | %.2f | not counted |  |  |  |  |  |\n", c.server, c.conns, sizeString(c.size), durString(c.cpuPerReq), c.switchesPerReq)
+			fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %.2f | not counted |  |  |  |  |  |\n", c.server, c.conns, sizeString(c.size), durString(c.cpuPerReq), durString(c.userPerReq), c.switchesPerReq)
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %d | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", c.server, c.conns, sizeString(c.size), durString(c.cpuPerReq), c.switchesPerReq,
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", c.server, c.conns, sizeString(c.size), durString(c.cpuPerReq), durString(c.userPerReq), c.switchesPerReq,
 			c.sys.all, c.sys.byKind["read"], c.sys.byKind["write"], c.sys.waits(), c.sys.byKind["futex"], c.sys.byKind["nanosleep"])
 	}
 	b.WriteString("\n")
@@ -395,12 +395,12 @@ func (r results) writeTakingClientsIn(b *bytes.Buffer) {
 		return
 	}
 	b.WriteString("#### Taking clients in\n\n")
-	fmt.Fprintf(b, "Per connection in the 64 B grid cells at %s (medians of the runs), counted by `perf stat` from before the first client connected to after the last had gone: each client is accepted, greeted, makes its round trips and leaves. Go's `net` asks the kernel for every accepted connection's local address (`getsockname`) and adds it to and removes it from the runtime poller (`epoll_ctl`); `shutdown` is the clean close of a goodbye; the log's lines are among the `write` calls, where 06 and 07 write a few dozen at a time and 08 writes those that wait together.\n\n", connsString(rows[0].conns))
-	b.WriteString("| server | round trips each | CPU per request | system calls | accept4 | setsockopt | getsockname | epoll_ctl | read | write | shutdown | close | futex | nanosleep |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(b, "Per connection in the 64 B grid cells at %s (medians of the runs), counted by `perf stat` from before the first client connected to after the last had gone: each client is accepted, greeted, makes its round trips and leaves. *In user space* is the part of the CPU time spent outside the kernel: the server's own code and its language's runtime. Go's `net` asks the kernel for every accepted connection's local address (`getsockname`) and adds it to and removes it from the runtime poller (`epoll_ctl`); `shutdown` is the clean close of a goodbye; the log's lines are among the `write` calls, where 06 and 07 write a few dozen at a time and 08 writes those that wait together.\n\n", connsString(rows[0].conns))
+	b.WriteString("| server | round trips each | CPU per request | in user space | system calls | accept4 | setsockopt | getsockname | epoll_ctl | read | write | shutdown | close | futex | nanosleep |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range rows {
 		per := func(x float64) string { return fmt.Sprintf("%.2f", x*float64(c.messages)) }
 		k := c.sys.byKind
-		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.server, c.messages, durString(c.cpuPerReq),
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.server, c.messages, durString(c.cpuPerReq), durString(c.userPerReq),
 			per(c.sys.all), per(k["accept4"]), per(k["setsockopt"]), per(k["getsockname"]), per(k["epoll_ctl"]), per(k["read"]), per(k["write"]), per(k["shutdown"]), per(k["close"]), per(k["futex"]), per(k["nanosleep"]))
 	}
 	b.WriteString("\n")

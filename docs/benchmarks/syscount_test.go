@@ -29,13 +29,13 @@ func TestPerfStatCountsAreReadByKind(t *testing.T) {
 }
 
 func TestWhereTheTimeGoesShowsSystemCallsPerRequestOrWhyNot(t *testing.T) {
-	counted := cell{server: "07 epoll", conns: 50, size: 64, cpuPerReq: 6 * time.Microsecond, switchesPerReq: 0.05, counted: true,
+	counted := cell{server: "07 epoll", conns: 50, size: 64, cpuPerReq: 6 * time.Microsecond, userPerReq: 1500 * time.Nanosecond, switchesPerReq: 0.05, counted: true,
 		sys: syscallCounts{all: 2.25, byKind: map[string]float64{"read": 1, "write": 1, "epoll_wait": 0.15, "epoll_pwait": 0.05, "futex": 0.03, "nanosleep": 0.02}}}
-	r := results{targetCells: []cell{counted, {server: "06 goroutines", conns: 50, size: 64, cpuPerReq: 7 * time.Microsecond, switchesPerReq: 0.04}}}
+	r := results{targetCells: []cell{counted, {server: "06 goroutines", conns: 50, size: 64, cpuPerReq: 7 * time.Microsecond, userPerReq: 2 * time.Microsecond, switchesPerReq: 0.04}}}
 	var b bytes.Buffer
 	r.writeSyscalls(&b)
-	assert.Contains(t, b.String(), "| 07 epoll | 50 | 64 B | 6.00 µs | 0.05 | 2.25 | 1.00 | 1.00 | 0.20 | 0.03 | 0.02 |")
-	assert.Contains(t, b.String(), "| 06 goroutines | 50 | 64 B | 7.00 µs | 0.04 | not counted |")
+	assert.Contains(t, b.String(), "| 07 epoll | 50 | 64 B | 6.00 µs | 1.50 µs | 0.05 | 2.25 | 1.00 | 1.00 | 0.20 | 0.03 | 0.02 |")
+	assert.Contains(t, b.String(), "| 06 goroutines | 50 | 64 B | 7.00 µs | 2.00 µs | 0.04 | not counted |")
 
 	r.perfNote = "perf is not installed"
 	b.Reset()
@@ -54,11 +54,11 @@ func TestTheMedianOfCountedRunsIsTakenKindByKind(t *testing.T) {
 }
 
 func TestTakingClientsInCountsSystemCallsPerConnection(t *testing.T) {
-	c := cell{server: "C epoll (reference)", conns: 10000, size: 64, messages: 2, cpuPerReq: 20 * time.Microsecond, counted: true,
+	c := cell{server: "C epoll (reference)", conns: 10000, size: 64, messages: 2, cpuPerReq: 20 * time.Microsecond, userPerReq: 500 * time.Nanosecond, counted: true,
 		sys: syscallCounts{all: 5.5, byKind: map[string]float64{"accept4": 0.5, "read": 1.5, "write": 1.5, "close": 0.5}}}
 	var b bytes.Buffer
 	results{cells: []cell{c, {server: "06 goroutines", conns: 10000, size: 64, messages: 2}}}.writeTakingClientsIn(&b)
-	assert.Contains(t, b.String(), "| C epoll (reference) | 2 | 20 µs | 11.00 | 1.00 | 0.00 | 0.00 | 0.00 | 3.00 | 3.00 | 0.00 | 1.00 | 0.00 | 0.00 |")
+	assert.Contains(t, b.String(), "| C epoll (reference) | 2 | 20 µs | 0.50 µs | 11.00 | 1.00 | 0.00 | 0.00 | 0.00 | 3.00 | 3.00 | 0.00 | 1.00 | 0.00 | 0.00 |")
 	assert.NotContains(t, b.String(), "| 06 goroutines |", "a cell whose calls were not counted has no row")
 
 	b.Reset()
