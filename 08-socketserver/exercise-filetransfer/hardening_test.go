@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,6 +69,14 @@ func TestANameBeingReceivedIsRefusedToASecondSender(t *testing.T) {
 	first := dial(t, rx.addr)
 	_, err := first.Write(handMade("race.txt", 100, sha256.Sum256(nil)))
 	require.NoError(t, err)
+	// Once the receiver has claimed the name for it, it writes the file
+	// to a temporary one in the inbox, a name starting with a dot: when
+	// that appears, the name is taken. (Without this wait, the second
+	// sender could come first on a busy machine.)
+	require.Eventually(t, func() bool {
+		entries, _ := os.ReadDir(rx.dir)
+		return slices.ContainsFunc(entries, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), ".") })
+	}, wait, time.Millisecond, "the first sender's temporary file never appeared in the inbox")
 	// The second sender of the same name is refused at once: only one
 	// of them could keep the name.
 	reply := rx.send(t, handMade("race.txt", 5, sha256.Sum256(nil)), false)
