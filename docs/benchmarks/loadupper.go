@@ -41,7 +41,7 @@ func loadUpper(ctx context.Context, addr string, conns, messages, size int, dura
 	msg := append(bytes.Repeat([]byte("x"), size-1), '\n')
 	want := bytes.ToUpper(msg)
 	if duration > 0 {
-		return loadUpperSteady(ctx, addr, conns, size, duration, stdout)
+		return loadUpperSteady(ctx, addr, conns, msg, want, duration, stdout)
 	}
 
 	var (
@@ -74,9 +74,7 @@ func loadUpper(ctx context.Context, addr string, conns, messages, size int, dura
 }
 
 // loadUpperSteady is loadUpper's timed steady phase.
-func loadUpperSteady(ctx context.Context, addr string, conns, size int, duration time.Duration, stdout io.Writer) error {
-	msg := append(bytes.Repeat([]byte("x"), size-1), '\n')
-	want := bytes.ToUpper(msg)
+func loadUpperSteady(ctx context.Context, addr string, conns int, msg, want []byte, duration time.Duration, stdout io.Writer) error {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex

@@ -102,17 +102,7 @@ func (p *process) exited() bool {
 // that have ended) the process has used so far, from /proc/PID/stat. The
 // kernel counts it in clock ticks of 1/100 s on Linux.
 func cpuTime(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name, in parentheses, may contain spaces: the fields
-	// are counted from the last ')'.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc/PID/stat")
-	}
-	user, system, err := parseCPUTicks(string(data[i+1:]))
+	user, system, err := cpuTimes(pid)
 	return user + system, err
 }
 
@@ -124,6 +114,8 @@ func cpuTimes(pid int) (user, system time.Duration, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	// The command name, in parentheses, may contain spaces: the fields
+	// are counted from the last ')'.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
 		return 0, 0, errors.New("malformed /proc/PID/stat")
